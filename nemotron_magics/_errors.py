@@ -2,43 +2,26 @@
 
 A notebook shows ``_render_traceback_()`` instead of a 60-line traceback: the
 user needs to know what went wrong and what to do, not where in httpx it broke.
-Messages pass through :func:`redact` so a key echoed back by a provider never
-reaches an output, a saved notebook or a log.
+Messages pass through :func:`~._secrets.redact` and fold onto one line, so a key
+echoed back by a provider never reaches an output, a saved notebook or a log.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
+
+from ._secrets import one_line, redact, register_secret
 
 if TYPE_CHECKING:
     from ._response import Response
-
-# Shapes of the keys the supported providers hand out, plus any bearer token.
-_KEY_PATTERNS = re.compile(
-    r"(nvapi-[A-Za-z0-9_\-]{8,}|sk-or-v1-[A-Za-z0-9]{8,}|sk-[A-Za-z0-9_\-]{12,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,})"
-)
-_known_secrets: set[str] = set()
-
-
-def register_secret(value: str | None) -> None:
-    """Remember a key in use so :func:`redact` hides it even if it has no known shape."""
-    if value and len(value) >= 6:
-        _known_secrets.add(value)
-
-
-def redact(text: str) -> str:
-    for secret in _known_secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return _KEY_PATTERNS.sub("***", text)
 
 
 class NemotronError(Exception):
     """Base class: one line in a notebook, the remedy included."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(redact(message))
+        # One line, keys hidden: a notebook shows exactly this, and so does a saved notebook.
+        super().__init__(one_line(message))
 
     @property
     def message(self) -> str:
@@ -134,3 +117,26 @@ class StreamCancelled(KeyboardInterrupt):
         return [
             f"\x1b[33mStreamCancelled\x1b[0m: stopped by the user; the partial answer ({kept} chars) is kept."
         ]
+
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequest",
+    "ConfigurationError",
+    "ConnectError",
+    "ContextTooLong",
+    "EngineUnavailable",
+    "InStreamError",
+    "MalformedChunk",
+    "MissingAPIKey",
+    "ModelNotFound",
+    "NemotronError",
+    "ProviderError",
+    "RateLimited",
+    "ServerError",
+    "StreamCancelled",
+    "StreamError",
+    "StreamTimeout",
+    "redact",
+    "register_secret",
+]
