@@ -41,7 +41,9 @@ _LAZY: dict[str, str] = {
         ),
         "._errors",
     ),
-    **dict.fromkeys(("Event", "Finish", "ReasoningDelta", "TextDelta", "ToolCallDelta", "Usage"), "._events"),
+    **dict.fromkeys(
+        ("Event", "Finish", "ReasoningDelta", "Retrying", "TextDelta", "ToolCallDelta", "Usage"), "._events"
+    ),
     **dict.fromkeys(("PROVIDERS", "Provider", "get_provider", "resolve_provider"), "._providers"),
     **dict.fromkeys(("Response", "StructuredOutputError", "Timings", "ToolCall"), "._response"),
     "Session": ".session",
@@ -70,7 +72,7 @@ if TYPE_CHECKING:
         StreamError,
         StreamTimeout,
     )
-    from ._events import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+    from ._events import Event, Finish, ReasoningDelta, Retrying, TextDelta, ToolCallDelta, Usage
     from ._providers import PROVIDERS, Provider, get_provider, resolve_provider
     from ._response import Response, StructuredOutputError, Timings, ToolCall
     from .session import Session
@@ -125,6 +127,7 @@ __all__ = [
     "RateLimited",
     "ReasoningDelta",
     "Response",
+    "Retrying",
     "ServerError",
     "Session",
     "Settings",

@@ -8,26 +8,48 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from ._api import stream
-from ._dialects import REASONING_MODES
-from ._errors import NemotronError
+from ._errors import ConfigurationError, NemotronError
+from ._params import PARAMS, REASONING_MODES, SETTINGS, Rule
 from ._providers import PROVIDERS
+from ._terminal_text import terminal_safe
 from .display._terminal import TerminalPrinter
+
+
+def _rule(rule: Rule) -> Callable[[str], Any]:
+    """An argparse ``type=`` from the library's rule: the same one-line message as everywhere."""
+
+    def read(text: str) -> Any:
+        try:
+            return rule.from_text(text, rule.name)
+        except ConfigurationError as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+
+    read.__name__ = rule.name  # argparse names the type in its messages
+    return read
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nemotron", description="Ask Nemotron 3 Super; stream the answer.")
     p.add_argument("prompt", nargs="*", help="the question (read from stdin when omitted)")
     p.add_argument("-p", "--provider", choices=sorted(PROVIDERS))
-    p.add_argument("-m", "--model")
-    p.add_argument("--base-url")
-    p.add_argument("-t", "--temperature", type=float)
-    p.add_argument("--max-tokens", type=int)
-    p.add_argument("--reasoning", choices=REASONING_MODES)
-    p.add_argument("--budget", type=int, dest="reasoning_budget")
-    p.add_argument("-s", "--system")
-    p.add_argument("--seed", type=int)
+    p.add_argument("-m", "--model", type=_rule(SETTINGS["model"]))
+    p.add_argument("--base-url", type=_rule(SETTINGS["base_url"]))
+    p.add_argument("-t", "--temperature", type=_rule(PARAMS["temperature"]), help=PARAMS["temperature"].help)
+    p.add_argument("--top-p", type=_rule(PARAMS["top_p"]), help=PARAMS["top_p"].help)
+    p.add_argument("--max-tokens", type=_rule(PARAMS["max_tokens"]), help=PARAMS["max_tokens"].help)
+    p.add_argument("--reasoning", choices=REASONING_MODES, help=PARAMS["reasoning"].help)
+    p.add_argument(
+        "--budget",
+        type=_rule(PARAMS["reasoning_budget"]),
+        dest="reasoning_budget",
+        help=PARAMS["reasoning_budget"].help,
+    )
+    p.add_argument("-s", "--system", type=_rule(PARAMS["system"]))
+    p.add_argument("--seed", type=_rule(PARAMS["seed"]))
     return p
 
 
@@ -42,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         s = stream(prompt, provider=args.provider, model=args.model, base_url=args.base_url, **params)
     except NemotronError as exc:
-        print(f"nemotron: {exc}", file=sys.stderr)
+        print(f"nemotron: {terminal_safe(str(exc))}", file=sys.stderr)
         return 1
     try:
         for event in s:
@@ -54,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except NemotronError as exc:
         if s.response.content or s.response.reasoning:
             printer.close(s.response)  # what arrived before the break stays
-        print(f"nemotron: {exc}", file=sys.stderr)
+        print(f"nemotron: {terminal_safe(str(exc))}", file=sys.stderr)
         return 1
     printer.close(s.response)
     return 0

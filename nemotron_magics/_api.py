@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ._client import Client, Prompt, Stream
+from ._client import Client, Prompt, Stream, _secret, _url
 from ._response import Response
 
 _default: Client | None = None
@@ -36,6 +36,8 @@ def stream(
     >>> for event in s: ...
     >>> s.response.content
     """
+    # Held at once so that no frame of this call shows the key or a URL password in a repr.
+    api_key, base_url = _secret(api_key), _url(base_url)
     return default_client().stream(
         prompt_or_messages, provider=provider, model=model, base_url=base_url, api_key=api_key, **params
     )
@@ -51,6 +53,7 @@ def chat(
     **params: Any,
 ) -> Response:
     """Send a prompt (or a list of messages), stream it to the end, return the Response."""
+    api_key, base_url = _secret(api_key), _url(base_url)
     return stream(
         prompt_or_messages, provider=provider, model=model, base_url=base_url, api_key=api_key, **params
     ).until_done()

@@ -1,65 +1,114 @@
-"""One streaming request, sync or async: resolve, send, retry, read, fold.
+"""Where a request goes, and the clients that send it.
 
 ``Client`` holds one ``httpx.Client`` (one connection pool) for many requests;
 ``AsyncClient`` is its twin on ``httpx.AsyncClient`` for batches. Both share
-everything but the I/O: :class:`_Resolver` decides where a request goes,
-:class:`_Attempts` decides about retries, :class:`_Fold` turns server-sent
-events into typed events and a :class:`Response`.
+everything but the I/O: :class:`_Resolver` decides where a request goes (and
+checks the key before it reaches a header), :mod:`._stream` sends, retries,
+reads and folds.
+
+Keys and URL passwords are held so that no ``repr`` shows them (``Secret``,
+:class:`_URL`): ``%xmode Verbose`` tracebacks print every local of every frame.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import os
+import re
 import threading
-import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
 
 import httpx
-import jiter
-from httpx_sse import EventSource, SSEError
 
 from . import _transport as transport
 from ._config import settings
 from ._dialects import PreparedRequest, as_messages, prepare
-from ._errors import (
-    ConnectError,
-    MalformedChunk,
-    NemotronError,
-    StreamCancelled,
-    StreamError,
-    StreamTimeout,
-    register_secret,
-)
-from ._events import Event
-from ._normalise import Normaliser
-from ._providers import Provider, get_provider, require_key, resolve_provider
+from ._errors import ConfigurationError, ConnectError, NemotronError
+from ._fold import HTTPX_ERRORS
+from ._params import SETTINGS, check_params
+from ._providers import Provider, choose_provider, fallback_notice, get_provider, require_key
 from ._response import Response
+from ._secrets import Secret, clean_key, register_secret, safe_url, url_credentials
+from ._stream import AsyncStream, Limits, Stream, _detached
 
 Prompt = str | Sequence[Mapping[str, Any]]
 #: Served when a local server's /models cannot tell (the FP8 checkpoint most people serve).
 LOCAL_FALLBACK_MODEL = "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8"
+# What an HTTP header value may hold of a bearer token: visible ASCII, no spaces or line breaks.
+_NOT_IN_HEADER = re.compile(r"[^\x21-\x7e]")
+
+
+class _URL(str):
+    """A base URL as a ``str`` whose ``repr`` hides ``user:password@``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(safe_url(str(self)))
+
+
+@overload
+def _url(value: str) -> _URL: ...
+@overload
+def _url(value: None) -> None: ...
+def _url(value: str | None) -> _URL | None:
+    return None if value is None else value if isinstance(value, _URL) else _URL(value)
+
+
+def _secret(value: str | None) -> Secret | None:
+    """A key as it is sent (stripped) and held (repr ``'***'``), registered for redaction."""
+    key = clean_key(value)
+    if key is None:
+        return None
+    register_secret(key)
+    return key if isinstance(key, Secret) else Secret(key)
+
+
+def _hidden(kw: dict[str, Any]) -> dict[str, Any]:
+    """Call keywords with the key and URL wrapped, so the caller's frame shows neither."""
+    if kw.get("api_key") is not None:
+        kw["api_key"] = _secret(kw["api_key"])
+    if kw.get("base_url") is not None:
+        kw["base_url"] = _url(kw["base_url"])
+    return kw
+
+
+def _header_problem(key: str) -> str | None:
+    found = _NOT_IN_HEADER.search(key)
+    if found is None:
+        return None
+    ch = found.group()
+    if ch in "\r\n":
+        return "a line break"
+    if ch in " \t":
+        return "a space"
+    return "a character outside printable ASCII" if ord(ch) > 0x7E else "a control character"
 
 
 @dataclass(frozen=True)
 class Call:
-    """Everything resolved for one request."""
+    """Everything resolved for one request (its repr shows neither the key nor a URL password)."""
 
     provider: Provider
     base_url: str
     model: str
-    request: PreparedRequest
+    #: Carries the key in its headers: left out of the repr.
+    request: PreparedRequest = field(repr=False)
     reasoning_mode: str | None
+    #: Said to the reader with the answer (the embedded fallback when no key is set).
+    notices: tuple[str, ...] = ()
 
     def new_response(self) -> Response:
-        return Response(
+        response = Response(
             provider=self.provider.name,
             model=self.model,
             request=self.request.body,
             reasoning_mode=self.reasoning_mode,
         )
+        response.notices.extend(self.notices)
+        return response
 
 
 class _Resolver:
@@ -73,11 +122,16 @@ class _Resolver:
         api_key: str | None,
         defaults: dict[str, Any],
     ) -> None:
-        self.provider, self.model, self.base_url, self.api_key = provider, model, base_url, api_key
-        self.defaults = defaults
-        register_secret(api_key)
+        self.provider, self.model = provider, model
+        self.base_url = _url(base_url)
+        url_credentials(base_url)
+        self.api_key = _secret(api_key)
+        self.defaults = check_params(defaults)  # Client("nvidia", temperature="warm") fails here
         self._models: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<_Resolver provider={self.provider!r} model={self.model!r} base_url={self.base_url!r}>"
 
     def resolve(
         self,
@@ -88,339 +142,101 @@ class _Resolver:
         api_key: str | None,
         params: dict[str, Any],
     ) -> Call:
-        register_secret(api_key)
-        base_url = base_url or self.base_url or settings.base_url
-        p = resolve_provider(provider or self.provider, settings.provider, base_url)
-        key = require_key(p, api_key or self.api_key)
-        register_secret(key)
-        merged = {**settings.params, **self.defaults, **{k: v for k, v in params.items() if v is not None}}
+        """The call to make; an error leaves without the frames that hold the key."""
+        try:
+            return self._resolve(prompt, provider, model, _url(base_url), _secret(api_key), params)
+        except NemotronError as exc:
+            error = exc
+        raise _detached(error)
+
+    def _resolve(
+        self,
+        prompt: Prompt,
+        provider: str | None,
+        model: str | None,
+        base_url: _URL | None,
+        api_key: Secret | None,
+        params: dict[str, Any],
+    ) -> Call:
+        base_url = _url(base_url or self.base_url or settings.base_url)
+        p, why = choose_provider(provider or self.provider, settings.provider, base_url)
+        notice = fallback_notice(p, why)
+        key = self._key(p, api_key)
+        # Checked before anything starts or is asked (the embedded engine, a server's /models).
+        merged = check_params({**settings.params, **self.defaults, **params})
         if p.name == "embedded" and not base_url:
             from ._embedded import ensure_engine
 
             engine = ensure_engine()
-            base_url, default_model = engine.base_url, engine.model
+            base_url, default_model = _url(engine.base_url), engine.model
         else:
-            base_url = (base_url or p.resolve_base_url()).rstrip("/")
+            base_url = _url((base_url or p.resolve_base_url()).rstrip("/"))
             default_model = p.model
+        url_credentials(base_url)
         name = model or self.model or settings.model or default_model or self._discover(base_url, key)
         messages = as_messages(prompt, merged.pop("system", None))
         request = prepare(p, base_url, name, key, messages, merged)
-        return Call(p, base_url, name, request, merged.get("reasoning"))
+        notices = (notice,) if notice else ()
+        return Call(p, base_url, name, request, merged.get("reasoning"), notices)
 
-    def _discover(self, base_url: str, key: str | None) -> str:
+    def _key(self, p: Provider, api_key: Secret | None) -> Secret | None:
+        """The key for this call, stripped, checked fit for a header, held as a Secret."""
+        given = api_key or self.api_key
+        source = "api_key"
+        if given is None:
+            source = next((v for v in p.key_env if clean_key(os.environ.get(v))), "the environment")
+        key = _secret(require_key(p, given))
+        if key is not None:
+            problem = _header_problem(key)
+            if problem:
+                raise ConfigurationError(
+                    f"The API key in {source} contains {problem}, which an HTTP header cannot carry; "
+                    "copy the key again (one line of letters, digits and punctuation)"
+                )
+        return key
+
+    def _discover(self, base_url: str, key: Secret | None) -> str:
         """Ask a local server which model it serves: vLLM, SGLang and llama.cpp each name it differently."""
         with self._lock:
             if base_url in self._models:
                 return self._models[base_url]
-            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            headers = {"Authorization": Secret(f"Bearer {key}")} if key else {}
             try:
                 r = httpx.get(f"{base_url}/models", headers=headers, timeout=settings.connect_timeout)
-                ids = [m["id"] for m in r.json().get("data", [])] if r.status_code == 200 else []
-            except httpx.TransportError as exc:
-                raise transport.connect_error(get_provider("local"), base_url, exc) from None
-            except (ValueError, KeyError, TypeError, AttributeError):
-                ids = []
-            found = next((i for i in ids if "nemotron" in i.lower()), ids[0] if ids else LOCAL_FALLBACK_MODEL)
-            self._models[base_url] = found
-            return found
-
-
-class _Attempts:
-    """Retry bookkeeping for one request: connect errors, 408/409/429/5xx, Retry-After."""
-
-    def __init__(self, call: Call, max_retries: int, max_backoff: float) -> None:
-        self.call, self.max_retries, self.max_backoff = call, max_retries, max_backoff
-        self.attempt = 0
-
-    def after_exception(self, exc: Exception) -> float:
-        if self.attempt >= self.max_retries:
-            if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-                raise StreamTimeout(
-                    f"{self.call.provider.name} sent nothing within the read timeout; "
-                    "raise it with configure(read_timeout=…) if the model is busy or the prompt is long"
-                ) from None
-            raise transport.connect_error(self.call.provider, self.call.request.url, exc) from None
-        return self._next(None)
-
-    def after_status(self, response: httpx.Response, body: bytes) -> float:
-        status = response.status_code
-        if status not in transport.RETRY_STATUS or self.attempt >= self.max_retries:
-            raise transport.status_error(self.call.provider, self.call.model, status, body)
-        return self._next(transport.retry_after(response))
-
-    def _next(self, hinted: float | None) -> float:
-        delay = transport.backoff(self.attempt, hinted, self.max_backoff)
-        self.attempt += 1
-        return delay
-
-
-_RETRYABLE = (*transport.RETRY_EXCEPTIONS, httpx.ReadTimeout)
-
-
-class _Fold:
-    """Per-stream state common to the sync and async loops: SSE data in, events out."""
-
-    def __init__(self, call: Call) -> None:
-        self.call = call
-        self.response = call.new_response()
-        local_thinking = call.provider.dialect == "local" and call.reasoning_mode != "off"
-        self.norm = Normaliser(implicit_think=local_thinking)
-        self.saw_done = False
-
-    def opened(self, resp: httpx.Response) -> bool:
-        """Note the first byte; True when the body is one JSON document, not an event stream."""
-        self.response.timings.first_byte = self.response.timings.now()
-        ctype = resp.headers.get("content-type", "")
-        return "json" in ctype and "event-stream" not in ctype
-
-    def on_sse(self, event: str, data: str) -> list[Event]:
-        if data == "[DONE]":
-            self.saw_done = True
-            return []
-        if not data:
-            return []
-        try:
-            # jiter parses a small chunk about 3x faster than json.loads: this is the hot path.
-            chunk = jiter.from_json(data.encode())
-        except ValueError:
-            raise MalformedChunk(
-                f"{self.call.provider.name} sent a chunk that is not JSON ({data[:80]!r}); "
-                f"the partial answer is kept ({len(self.response.content)} chars)"
-            ) from None
-        if event == "error" and isinstance(chunk, dict) and "error" not in chunk:
-            chunk = {"error": chunk}
-        return self._apply(self.norm.feed(chunk))
-
-    def on_body(self, raw: bytes) -> list[Event]:
-        try:
-            chunk = json.loads(raw)
-        except ValueError:
-            raise MalformedChunk(f"{self.call.provider.name} answered with a body that is not JSON") from None
-        self.saw_done = True
-        return self._apply(self.norm.feed(chunk))
-
-    def _apply(self, events: list[Event]) -> list[Event]:
-        apply = self.response.apply
-        for event in events:
-            apply(event)
-        return events
-
-    def on_end(self) -> list[Event]:
-        events = self._apply(self.norm.end())
-        if not self.saw_done and self.response.finish_reason is None:
-            r = self.response
-            if self.call.provider.name == "embedded" and not (r.content or r.reasoning or r.tool_calls):
-                # llama-cpp-python answers 200 and an empty stream when the prompt overflows its context.
-                raise StreamError(
-                    "The embedded engine ended the stream before answering: the prompt is probably longer "
-                    "than its 4,096-token context; shorten it"
-                )
-            raise StreamError(
-                f"The stream from {self.call.provider.name} ended early, without [DONE]; "
-                f"the partial answer is kept ({len(r.content)} chars)"
-            )
-        self.finish()
-        return events
-
-    def finish(self, reason: str | None = None) -> None:
-        self.response.reasoning_details = self.norm.reasoning_details
-        self.response.finish(self.call.provider, reason=reason)
-
-    def failed(self, exc: BaseException) -> BaseException:
-        """The exception to raise for a failure mid-stream; seals the partial response."""
-        r = self.response
-        if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
-            self.finish("cancelled")
-            return exc if isinstance(exc, StreamCancelled | asyncio.CancelledError) else StreamCancelled(r)
-        kept = f"the partial answer is kept ({len(r.content)} chars)"
-        name = self.call.provider.name
-        if isinstance(exc, StreamError):
-            error: NemotronError = exc
-        elif isinstance(exc, httpx.ReadTimeout):
-            error = StreamTimeout(
-                f"{name} sent nothing for longer than the read timeout; {kept}. "
-                "Raise it with configure(read_timeout=…) if the model thinks for long"
-            )
-        elif isinstance(exc, httpx.TransportError | SSEError):
-            error = StreamError(f"The connection to {name} broke mid-stream ({type(exc).__name__}); {kept}")
-        else:
-            if isinstance(exc, NemotronError):
-                self.finish("error")
-            return exc
-        if isinstance(error, StreamError):
-            error.response = r
-            r.error = error
-        self.finish("error")
-        return error
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How long to wait and how often to retry, fixed when a stream starts."""
-
-    max_retries: int
-    max_backoff: float
-    timeout: httpx.Timeout
-
-
-class _StreamBase:
-    """The state a sync or async stream carries; only the I/O loops differ."""
-
-    def __init__(self, call: Call, limits: Limits) -> None:
-        self._fold = _Fold(call)
-        self._limits = limits
-        self._attempts = _Attempts(call, limits.max_retries, limits.max_backoff)
-        self.response = self._fold.response
-
-    def _request(self, http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
-        req = self._fold.call.request
-        return http.build_request(
-            "POST", req.url, json=req.body, headers=req.headers, timeout=self._limits.timeout
-        )
-
-
-class Stream(_StreamBase):
-    """Iterate for events as they arrive; ``.response`` holds the state, complete at the end.
-
-    Closing it (or leaving a ``with`` block) closes the connection at once and
-    marks the partial response ``finish_reason == "cancelled"``.
-    """
-
-    def __init__(self, http: httpx.Client, call: Call, limits: Limits) -> None:
-        super().__init__(call, limits)
-        self._http = http
-        self._events = self._run()
-
-    def __iter__(self) -> Iterator[Event]:
-        return self
-
-    def __next__(self) -> Event:
-        return next(self._events)
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._events.close()
-        if not self.response.done:
-            self._fold.finish("cancelled")
-
-    def until_done(self) -> Response:
-        """Drain the stream; Ctrl-C keeps the partial response (on the raised StreamCancelled)."""
-        try:
-            for _ in self:
-                pass
-        except KeyboardInterrupt as exc:
-            self.close()
-            raise exc if isinstance(exc, StreamCancelled) else StreamCancelled(self.response) from None
-        return self.response
-
-    def _open(self) -> httpx.Response:
-        while True:
-            try:
-                resp = self._http.send(self._request(self._http), stream=True)
-            except _RETRYABLE as exc:
-                time.sleep(self._attempts.after_exception(exc))
-                continue
-            if resp.status_code < 400:
-                return resp
-            body = resp.read()
-            resp.close()
-            time.sleep(self._attempts.after_status(resp, body))
-
-    def _run(self) -> Iterator[Event]:
-        fold = self._fold
-        resp: httpx.Response | None = None
-        try:
-            resp = self._open()
-            if fold.opened(resp):
-                yield from fold.on_body(resp.read())
+            except HTTPX_ERRORS as exc:
+                error = transport.request_error(get_provider("local"), base_url, exc)
             else:
-                for sse in EventSource(resp).iter_sse():
-                    yield from fold.on_sse(sse.event, sse.data)
-                    if fold.saw_done:
-                        break
-            yield from fold.on_end()
-        except GeneratorExit:
-            fold.finish("cancelled")
-            raise
-        except BaseException as exc:
-            raise fold.failed(exc) from None
-        finally:
-            if resp is not None:
-                resp.close()
+                ids = _model_ids(r)
+                found = next((i for i in ids if "nemotron" in i.lower()), ids[0] if ids else None)
+                self._models[base_url] = found or LOCAL_FALLBACK_MODEL
+                return self._models[base_url]
+        raise _detached(error)
 
 
-class AsyncStream(_StreamBase):
-    """The async twin of :class:`Stream`: ``async for event in stream``."""
+def _model_ids(r: httpx.Response) -> list[str]:
+    """The model ids in a /models answer; anything that is not a non-empty string is skipped."""
+    if r.status_code != 200:
+        return []
+    try:
+        data = r.json()
+    except ValueError:
+        return []
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    ids = [m.get("id") for m in items if isinstance(m, dict)]
+    return [i for i in ids if isinstance(i, str) and i.strip()]
 
-    def __init__(self, http: httpx.AsyncClient, call: Call, limits: Limits) -> None:
-        super().__init__(call, limits)
-        self._http = http
-        self._events = self._run()
 
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self
-
-    async def __anext__(self) -> Event:
-        return await self._events.__anext__()
-
-    async def __aenter__(self) -> AsyncStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._events.aclose()
-        if not self.response.done:
-            self._fold.finish("cancelled")
-
-    async def until_done(self) -> Response:
-        async for _ in self:
-            pass
-        return self.response
-
-    async def _open(self) -> httpx.Response:
-        while True:
-            try:
-                resp = await self._http.send(self._request(self._http), stream=True)
-            except _RETRYABLE as exc:
-                await asyncio.sleep(self._attempts.after_exception(exc))
-                continue
-            if resp.status_code < 400:
-                return resp
-            body = await resp.aread()
-            await resp.aclose()
-            await asyncio.sleep(self._attempts.after_status(resp, body))
-
-    async def _run(self) -> AsyncIterator[Event]:
-        fold = self._fold
-        resp: httpx.Response | None = None
-        try:
-            resp = await self._open()
-            if fold.opened(resp):
-                for event in fold.on_body(await resp.aread()):
-                    yield event
-            else:
-                async for sse in EventSource(resp).aiter_sse():
-                    for event in fold.on_sse(sse.event, sse.data):
-                        yield event
-                    if fold.saw_done:
-                        break
-            for event in fold.on_end():
-                yield event
-        except GeneratorExit:
-            fold.finish("cancelled")
-            raise
-        except BaseException as exc:
-            raise fold.failed(exc) from None
-        finally:
-            if resp is not None:
-                await resp.aclose()
+#: The limits a client may set for itself (None: the process settings, read at each call).
+_LIMITS = (
+    "max_retries",
+    "max_backoff",
+    "read_timeout",
+    "connect_timeout",
+    "total_timeout",
+    "max_event_bytes",
+)
 
 
 class _Base:
@@ -435,28 +251,27 @@ class _Base:
         max_backoff: float | None = None,
         read_timeout: float | None = None,
         connect_timeout: float | None = None,
+        total_timeout: float | None = None,
+        max_event_bytes: int | None = None,
         **defaults: Any,
     ) -> None:
+        api_key = _secret(api_key)  # this frame's locals show '***', should the checks below fail
+        own = dict(
+            max_retries=max_retries,
+            max_backoff=max_backoff,
+            read_timeout=read_timeout,
+            connect_timeout=connect_timeout,
+            total_timeout=total_timeout,
+            max_event_bytes=max_event_bytes,
+        )
+        self._own = {k: SETTINGS[k].validate(v) for k, v in own.items() if v is not None}
         self._resolver = _Resolver(provider, model, base_url, api_key, defaults)
-        self._max_retries = max_retries
-        self._max_backoff = max_backoff
-        self._read_timeout = read_timeout
-        self._connect_timeout = connect_timeout
 
     def _limits(self) -> Limits:
         """This client's overrides, else the process settings, read at each call."""
+        return Limits(**{name: self._own.get(name, getattr(settings, name)) for name in _LIMITS})
 
-        def pick(own: Any, default: Any) -> Any:
-            return default if own is None else own
-
-        read = pick(self._read_timeout, settings.read_timeout)
-        return Limits(
-            max_retries=pick(self._max_retries, settings.max_retries),
-            max_backoff=pick(self._max_backoff, settings.max_backoff),
-            timeout=httpx.Timeout(read, connect=pick(self._connect_timeout, settings.connect_timeout)),
-        )
-
-    def __repr__(self) -> str:  # never the key
+    def __repr__(self) -> str:  # never the key, nor a password in the URL
         r = self._resolver
         return f"<{type(self).__name__} provider={r.provider!r} model={r.model!r} base_url={r.base_url!r}>"
 
@@ -465,14 +280,16 @@ class Client(_Base):
     """A reusable client: one connection pool for many requests, on any provider.
 
     Constructor arguments are defaults for every call (``Client("openrouter",
-    temperature=0.2)``); each call may override them.
+    temperature=0.2)``); each call may override them. ``total_timeout`` bounds a
+    whole request however steadily bytes trickle in; ``max_event_bytes`` bounds one
+    server-sent event (both default to the process settings).
     """
 
     def __init__(
         self, provider: str | None = None, *, http_client: httpx.Client | None = None, **kw: Any
     ) -> None:
-        super().__init__(provider, **kw)
-        self._http = http_client or httpx.Client(timeout=self._limits().timeout, follow_redirects=True)
+        super().__init__(provider, **_hidden(kw))
+        self._http = http_client or httpx.Client(timeout=self._limits().timeout(), follow_redirects=True)
 
     def stream(
         self,
@@ -484,11 +301,12 @@ class Client(_Base):
         api_key: str | None = None,
         **params: Any,
     ) -> Stream:
+        api_key, base_url = _secret(api_key), _url(base_url)  # shown as '***' in any traceback
         call = self._resolver.resolve(prompt_or_messages, provider, model, base_url, api_key, params)
         return Stream(self._http, call, self._limits())
 
     def chat(self, prompt_or_messages: Prompt, **kw: Any) -> Response:
-        return self.stream(prompt_or_messages, **kw).until_done()
+        return self.stream(prompt_or_messages, **_hidden(kw)).until_done()
 
     def close(self) -> None:
         self._http.close()
@@ -506,8 +324,8 @@ class AsyncClient(_Base):
     def __init__(
         self, provider: str | None = None, *, http_client: httpx.AsyncClient | None = None, **kw: Any
     ) -> None:
-        super().__init__(provider, **kw)
-        self._http = http_client or httpx.AsyncClient(timeout=self._limits().timeout, follow_redirects=True)
+        super().__init__(provider, **_hidden(kw))
+        self._http = http_client or httpx.AsyncClient(timeout=self._limits().timeout(), follow_redirects=True)
 
     async def stream(
         self,
@@ -519,6 +337,7 @@ class AsyncClient(_Base):
         api_key: str | None = None,
         **params: Any,
     ) -> AsyncStream:
+        api_key, base_url = _secret(api_key), _url(base_url)
         # Resolution may start the embedded engine or ask a server for its model: keep it off the loop.
         call = await asyncio.to_thread(
             self._resolver.resolve, prompt_or_messages, provider, model, base_url, api_key, params
@@ -526,7 +345,7 @@ class AsyncClient(_Base):
         return AsyncStream(self._http, call, self._limits())
 
     async def chat(self, prompt_or_messages: Prompt, **kw: Any) -> Response:
-        return await (await self.stream(prompt_or_messages, **kw)).until_done()
+        return await (await self.stream(prompt_or_messages, **_hidden(kw))).until_done()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -538,4 +357,4 @@ class AsyncClient(_Base):
         await self.aclose()
 
 
-__all__ = ["AsyncClient", "AsyncStream", "Call", "Client", "ConnectError", "Stream"]
+__all__ = ["AsyncClient", "AsyncStream", "Call", "Client", "ConnectError", "Limits", "Stream"]

@@ -8,31 +8,28 @@ same kernel follows them too. Cell flags override them for one cell.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from IPython.core.error import UsageError
 from traitlets import Bool, CaselessStrEnum, Float, Int, TraitError, Unicode, default, observe, validate
 from traitlets.config import Configurable
 
 from ._config import FORMATS, settings
+from ._errors import ConfigurationError
 from ._interpolate import DEFAULT_MAX_CHARS
-from ._magic_args import check_base_url, check_provider, check_temperature, check_top_p
+from ._params import PARAMS, SETTINGS
 
 # Trait -> where it lives in the library's settings: an attribute, or a request parameter.
-_SETTING_ATTRS = ("provider", "model", "base_url", "read_timeout", "connect_timeout", "max_retries")
+_SETTING_ATTRS = (
+    "provider",
+    "model",
+    "base_url",
+    "read_timeout",
+    "connect_timeout",
+    "total_timeout",
+    "max_retries",
+    "max_backoff",
+)
 _SETTING_PARAMS = ("reasoning", "temperature", "top_p", "max_tokens", "system")
-
-
-def _flag_rule(check: Callable[[Any, str], Any], proposal: Any) -> Any:
-    """Validate a setting with its cell flag's rule; the error names the setting."""
-    value = proposal["value"]
-    if value is None or value == "":
-        return None
-    try:
-        return check(value, f"Nemotron.{proposal['trait'].name}")
-    except UsageError as exc:
-        raise TraitError(str(exc)) from None
 
 
 class Nemotron(Configurable):
@@ -67,7 +64,9 @@ class Nemotron(Configurable):
     )
     read_timeout = Float(help="Seconds allowed between two chunks of a stream.").tag(config=True)
     connect_timeout = Float(help="Seconds to open a connection.").tag(config=True)
+    total_timeout = Float(help="Seconds one request may take in all.").tag(config=True)
     max_retries = Int(help="Retries before the first byte (429, 5xx, connect errors).").tag(config=True)
+    max_backoff = Float(help="Longest wait between two retries, Retry-After included.").tag(config=True)
     format = CaselessStrEnum(FORMATS, "markdown", help="Default --format: markdown, text, json or code.").tag(
         config=True
     )
@@ -98,9 +97,17 @@ class Nemotron(Configurable):
     def _default_connect_timeout(self) -> float:
         return settings.connect_timeout
 
+    @default("total_timeout")
+    def _default_total_timeout(self) -> float:
+        return settings.total_timeout
+
     @default("max_retries")
     def _default_max_retries(self) -> int:
         return settings.max_retries
+
+    @default("max_backoff")
+    def _default_max_backoff(self) -> float:
+        return settings.max_backoff
 
     @default("reasoning")
     def _default_reasoning(self) -> str | None:
@@ -122,37 +129,33 @@ class Nemotron(Configurable):
     def _default_system(self) -> str | None:
         return settings.params.get("system")
 
-    # The same rules as the cell flags, named after the setting.
-    @validate("provider")
-    def _check_provider(self, proposal: Any) -> str | None:
-        return _flag_rule(check_provider, proposal)
+    # The library's rules (the same as the cell flags'), named after the setting.
+    @validate(*_SETTING_ATTRS, *_SETTING_PARAMS)
+    def _check_rule(self, proposal: Any) -> Any:
+        name, value = proposal["trait"].name, proposal["value"]
+        rule = SETTINGS.get(name) or PARAMS[name]
+        if value == "" and rule.optional:
+            value = None
+        try:
+            return rule.validate(value, f"Nemotron.{name}")
+        except ConfigurationError as exc:
+            raise TraitError(exc.message) from None
 
-    @validate("base_url")
-    def _check_base_url(self, proposal: Any) -> str | None:
-        return _flag_rule(check_base_url, proposal)
+    @validate("interpolate_max_chars")
+    def _check_count(self, proposal: Any) -> int:
+        value = proposal["value"]
+        if value < 1:
+            raise TraitError(
+                f"Nemotron.interpolate_max_chars must be a whole number of at least 1, got {value!r}"
+            )
+        return int(value)
 
-    @validate("temperature")
-    def _check_temperature(self, proposal: Any) -> float | None:
-        return _flag_rule(check_temperature, proposal)
-
-    @validate("top_p")
-    def _check_top_p(self, proposal: Any) -> float | None:
-        return _flag_rule(check_top_p, proposal)
-
-    @validate("max_tokens", "max_retries", "interpolate_max_chars")
-    def _check_counts(self, proposal: Any) -> int | None:
-        value, name = proposal["value"], proposal["trait"].name
-        low = 0 if name == "max_retries" else 1
-        if value is not None and value < low:
-            raise TraitError(f"Nemotron.{name} must be a whole number of at least {low}, got {value!r}")
-        return value
-
-    @validate("read_timeout", "connect_timeout", "max_rate")
+    @validate("max_rate")
     def _check_positive(self, proposal: Any) -> float:
         value, name = proposal["value"], proposal["trait"].name
         if not value > 0:
             raise TraitError(f"Nemotron.{name} must be a positive number, got {value!r}")
-        return value
+        return float(value)
 
     @observe(*_SETTING_ATTRS, *_SETTING_PARAMS)
     def _push(self, change: Any) -> None:

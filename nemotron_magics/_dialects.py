@@ -11,13 +11,13 @@ llama-cpp-python's server wants ``json_object`` + ``schema``; nobody gets
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import ConfigurationError
+from ._params import PARAMS, check_params
 from ._providers import Provider
-
-REASONING_MODES: tuple[str, ...] = ("on", "off", "low")
+from ._secrets import safe_url
 
 #: OpenAI chat-completions parameters passed through as they are.
 PASSTHROUGH = (
@@ -34,17 +34,19 @@ PASSTHROUGH = (
     "tool_choice",
     "parallel_tool_calls",
 )
-#: Everything :func:`build_body` understands; anything else is a typo worth reporting.
-KNOWN_PARAMS = frozenset(
-    (*PASSTHROUGH, "reasoning", "reasoning_budget", "system", "response_format", "extra_body")
-)
+#: Everything :func:`build_body` understands (the rules are in :mod:`._params`).
+KNOWN_PARAMS = frozenset(PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
 class PreparedRequest:
     url: str
     body: dict[str, Any]
-    headers: dict[str, str]
+    #: Carries the Authorization header: never in a repr (tracebacks in %xmode Verbose show reprs).
+    headers: dict[str, str] = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"PreparedRequest(url={safe_url(self.url)!r}, headers=[{', '.join(self.headers)}])"
 
 
 def as_messages(
@@ -61,21 +63,6 @@ def as_messages(
     if system is not None and not (messages and messages[0].get("role") == "system"):
         messages.insert(0, {"role": "system", "content": system})
     return messages
-
-
-def _check_params(params: Mapping[str, Any]) -> None:
-    unknown = sorted(set(params) - KNOWN_PARAMS)
-    if unknown:
-        raise ConfigurationError(
-            f"Unknown parameter {', '.join(map(repr, unknown))}: pass provider-specific fields in "
-            "extra_body={...}"
-        )
-    mode = params.get("reasoning")
-    if mode is not None and mode not in REASONING_MODES:
-        raise ConfigurationError(f"reasoning must be one of 'on', 'off', 'low', not {mode!r}")
-    budget = params.get("reasoning_budget")
-    if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget < -1):
-        raise ConfigurationError(f"reasoning_budget must be a whole number of tokens (or -1), not {budget!r}")
 
 
 def _reasoning_openrouter(mode: str | None, budget: int | None) -> dict[str, Any] | None:
@@ -125,7 +112,7 @@ def build_body(
     messages: list[dict[str, Any]],
     params: Mapping[str, Any],
 ) -> dict[str, Any]:
-    _check_params(params)
+    params = check_params(params)
     dialect = provider.dialect
     body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
     for name in PASSTHROUGH:
@@ -149,22 +136,12 @@ def build_body(
 
     fmt = params.get("response_format")
     if fmt is not None:
-        if not isinstance(fmt, Mapping) or "type" not in fmt:
-            raise ConfigurationError(
-                'response_format must be a dict like {"type": "json_schema", "json_schema": {"name": …, '
-                '"schema": {…}}} or {"type": "json_object"}'
-            )
         body["response_format"] = (
             _llamacpp_response_format(fmt) if dialect == "llama-cpp-python" else dict(fmt)
         )
 
     extra = params.get("extra_body")
     if extra:
-        if "guided_json" in extra:
-            raise ConfigurationError(
-                "guided_json is silently ignored by vLLM ≥ 0.12: "
-                "use response_format={'type': 'json_schema', …}"
-            )
         _merge(body, extra)
     if dialect == "cloudflare-native":
         body.pop("model", None)  # the model is in the URL

@@ -63,6 +63,22 @@ class Finish:
     reason: str
 
 
-Event = ReasoningDelta | TextDelta | ToolCallDelta | Usage | Finish
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """The request failed before any answer arrived and is about to be tried again.
 
-__all__ = ["Event", "Finish", "ReasoningDelta", "TextDelta", "ToolCallDelta", "Usage"]
+    Yielded just before the back-off sleep, so a display can say why it waits:
+    ``reason`` is one line (``429 Too Many Requests``, ``ConnectError: …``), ``delay`` the
+    seconds it will sleep, ``attempt`` the number of the attempt that follows (2 for the
+    first retry) and ``of`` the number of attempts allowed in all.
+    """
+
+    reason: str
+    delay: float
+    attempt: int
+    of: int
+
+
+Event = ReasoningDelta | TextDelta | ToolCallDelta | Usage | Finish | Retrying
+
+__all__ = ["Event", "Finish", "ReasoningDelta", "Retrying", "TextDelta", "ToolCallDelta", "Usage"]

@@ -14,9 +14,15 @@ of pasted code. Here only a brace pair that names something is touched:
   names a variable is sent exactly as written.
 
 Nothing is evaluated: a reference is parsed with :mod:`ast` and walked, allowing only names,
-attribute access (no dunders) and literal indexes. A DataFrame becomes a summary (shape,
+attribute access (no dunders) and literal indexes, at most :data:`MAX_PARTS` of them (a pasted
+``{a.b.c…}`` thousands deep must not exhaust the stack). A DataFrame becomes a summary (shape,
 dtypes, first rows), never its whole contents, and any value is cut at ``max_chars`` with a note.
-Plain Python: no IPython, no pandas import.
+
+A value that holds a key (``{os.environ["NVIDIA_API_KEY"]}`` in a pasted cell) is never sent:
+the reference stays as written and is reported in :attr:`Interpolated.withheld`.
+
+The scan is one left-to-right pass: time grows with the length of the prompt, whatever braces
+it holds. Plain Python: no IPython, no pandas import.
 """
 
 from __future__ import annotations
@@ -27,16 +33,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._secrets import contains_secret
+
 #: A value longer than this (in characters) is cut, with a note saying how much was left out.
 DEFAULT_MAX_CHARS = 20_000
 #: Rows of a DataFrame (or Series) shown in its summary.
 DATAFRAME_ROWS = 5
 
+#: Attributes and indexes followed after the root name; a deeper reference stays as written.
+MAX_PARTS = 32
+
 _IDENT = r"[^\W\d]\w*"
 _INDEX = r"""\[(?:-?\d+|"[^"\\\n]*"|'[^'\\\n]*')\]"""
+_ROOT = re.compile(_IDENT)
+_PART = re.compile(rf"\.{_IDENT}|{_INDEX}")
 _REF = rf"{_IDENT}(?:\.{_IDENT}|{_INDEX})*"
-# Runs of braces around a reference: the counts decide between substitution and escape.
-_CANDIDATE = re.compile(rf"(\{{+)({_REF})(\}}+)")
+# Runs of braces around a reference: the counts decide between substitution and escape. A match
+# starts only where a run of '{' starts (the look-behind): tried from inside a run, the regex
+# would rescan the rest of it from every brace, quadratic in a long run of '{'.
+_CANDIDATE = re.compile(rf"(?<!\{{)(\{{+)({_REF})(\}}+)")
 
 
 class _Unresolved(Exception):
@@ -55,6 +70,8 @@ class Interpolated:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     #: References whose value was cut at ``max_chars``.
     truncated: list[str] = field(default_factory=list)
+    #: References left as written because their value holds a key (the magic says so in one line).
+    withheld: list[str] = field(default_factory=list)
 
 
 def _walk(node: ast.expr, namespace: Mapping[str, Any]) -> Any:
@@ -90,6 +107,7 @@ def resolve(reference: str, namespace: Mapping[str, Any]) -> Any:
     Raises ``KeyError`` when the root name is not defined (so the braces are not a reference),
     and ``ValueError`` when it is defined but the chain cannot be followed.
     """
+    _check_depth(reference, namespace)
     try:
         tree = ast.parse(reference, mode="eval")
     except SyntaxError:
@@ -103,6 +121,21 @@ def resolve(reference: str, namespace: Mapping[str, Any]) -> Any:
         return _walk(tree.body, namespace)
     except _Unresolved as exc:
         raise ValueError(str(exc)) from None
+
+
+def _check_depth(reference: str, namespace: Mapping[str, Any]) -> None:
+    """Refuse a reference deeper than :data:`MAX_PARTS` before parsing it (parse and walk recurse).
+
+    Raises like :func:`resolve`: ``KeyError`` when the root name is not defined (not a reference,
+    nothing to report), ``ValueError`` when it is defined (the user hears why it was skipped).
+    """
+    parts = sum(1 for _ in _PART.finditer(reference))
+    if parts <= MAX_PARTS:
+        return
+    root = _ROOT.match(reference)
+    if root is None or root.group() not in namespace:
+        raise KeyError(reference)
+    raise ValueError(f"{parts} attributes and indexes deep; at most {MAX_PARTS} are followed")
 
 
 def _is_dataframe(obj: Any) -> bool:
@@ -152,6 +185,27 @@ def _truncate(text: str, max_chars: int) -> tuple[str, bool]:
     return f"{text[:max_chars]}\n… [truncated: {left_out:,} more characters not shown]", True
 
 
+def _substitute(reference: str, value: Any, max_chars: int, result: Interpolated) -> str | None:
+    """The text that replaces a reference, or ``None`` (noted in ``result``) to keep it as written.
+
+    The whole rendered value is checked for keys, not only the part that fits ``max_chars``:
+    a cut through a key would still send the start of it.
+    """
+    try:
+        rendered = render_value(value)
+    except Exception as exc:  # a broken __str__ (or a recursion too deep to print) is the value's
+        result.skipped.append((reference, f"could not be shown: {type(exc).__name__}: {exc}"))
+        return None
+    if contains_secret(rendered):
+        result.withheld.append(reference)
+        return None
+    text, cut = _truncate(rendered, max_chars)
+    result.replaced.append(reference)
+    if cut:
+        result.truncated.append(reference)
+    return text
+
+
 def interpolate(
     text: str, namespace: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX_CHARS
 ) -> Interpolated:
@@ -177,11 +231,9 @@ def interpolate(
         # an odd depth leaves one brace pair for the substitution. Extra braces on one side stay.
         literal = depth // 2
         if depth % 2 == 1:
-            rendered, cut = _truncate(render_value(value), max_chars)
-            middle = rendered
-            result.replaced.append(reference)
-            if cut:
-                result.truncated.append(reference)
+            middle = _substitute(reference, value, max_chars, result)
+            if middle is None:
+                continue  # withheld or unprintable: the braces stay as written
         else:
             middle = reference  # {{name}} -> the literal text {name}
         out.append(text[pos:start])
@@ -196,6 +248,7 @@ def interpolate(
 
 __all__ = [
     "DEFAULT_MAX_CHARS",
+    "MAX_PARTS",
     "Interpolated",
     "interpolate",
     "render_value",

@@ -12,20 +12,20 @@ unbalanced quote into a usage error instead of a ``ValueError`` traceback.
 
 from __future__ import annotations
 
-import json
+import argparse
 import keyword
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ._config import FORMATS
+from ._errors import ConfigurationError
+from ._params import PARAMS, REASONING_MODES, SETTINGS, Rule, read_json, shown
 
-REASONING = ("on", "low", "off")
+REASONING = REASONING_MODES
 _PARAM_KEY = re.compile(r"^[A-Za-z_][\w.-]*$")
 # Parameters the magic itself fills in: a --param for them would silently fight the magic.
 _RESERVED = {
@@ -51,7 +51,7 @@ Values from the notebook go in with {name}, {obj.attr}, {seq[0]} or {d["key"]};
 other braces (code, JSON) are sent as written, and {{name}} sends a literal {name}.
 A DataFrame goes in as its shape, column types and first rows.
 
-Examples::
+Examples:
 
   %%nemotron --reasoning low -o answer
   Explain {df.shape[0]} rows of this table: {df}
@@ -152,11 +152,12 @@ _DECLARATIONS = (
 for _declaration in reversed(_DECLARATIONS):
     _stub = _declaration(_stub)
 _stub.__doc__ = HELP
-_stub = magic_arguments()(_stub)
-_stub.parser.prog = "%nemotron"  # the help formatter adds one more %
-PARSER = _stub.parser
-#: What ``%%nemotron?`` prints: the description, the usage line and every flag.
-CELL_HELP: str = PARSER.format_help()
+#: The argparse parser IPython built (a ``MagicArgumentParser``, with ``%%nemotron?``'s formatter).
+PARSER: argparse.ArgumentParser = magic_arguments()(_stub).parser
+PARSER.prog = "%nemotron"  # the help formatter adds one more %
+#: What ``%%nemotron?`` prints: the usage line, the description and every flag. IPython's help
+#: formatter writes reST (a ``::`` literal-block marker before the usage); a reader sees plain text.
+CELL_HELP: str = PARSER.format_help().removeprefix("::\n\n").replace("::\n", ":\n")
 
 
 @dataclass
@@ -187,120 +188,32 @@ class CellOptions:
 
 
 # --------------------------------------------------------------------------- value rules
+# The rules live in the library (:mod:`._params`); here they are named after the flag.
 
 
-def _shown(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    if len(text) > 40:
-        text = text[:37] + "…"
-    return repr(text)
+def _usage(exc: ConfigurationError) -> UsageError:
+    return UsageError(exc.message)
 
 
-def _number(flag: str, value: Any, low: float, high: float, what: str, *, low_open: bool = False) -> float:
+def check_value(rule: Rule, value: Any, flag: str) -> Any:
+    """A flag's value (text) or a ``--param`` value (JSON) through the library's rule."""
     try:
-        number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    ok = (low < number if low_open else low <= number) and number <= high
-    if not ok:
-        raise UsageError(f"{flag} must be {what}, got {_shown(value)}")
-    return number
-
-
-def _whole(flag: str, value: Any, low: int, high: int, what: str) -> int:
-    if isinstance(value, bool | float):
-        number = None
-    elif isinstance(value, int):
-        number = value
-    else:
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            number = None
-    if number is None or not low <= number <= high:
-        raise UsageError(f"{flag} must be {what}, got {_shown(value)}")
-    return number
-
-
-def _text(flag: str, value: Any, what: str = "some text") -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise UsageError(f"{flag} needs {what}, got {_shown(value)}")
-    return value
-
-
-_ESCAPES = {"\\n": "\n", "\\t": "\t", "\\r": "\r", "\\\\": "\\"}
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\[ntr\\]", lambda m: _ESCAPES[m.group(0)], text)
-
-
-def check_temperature(value: Any, flag: str = "--temperature") -> float:
-    return _number(flag, value, 0.0, 2.0, "a number between 0 and 2")
-
-
-def check_top_p(value: Any, flag: str = "--top-p") -> float:
-    return _number(flag, value, 0.0, 1.0, "a number above 0 and at most 1", low_open=True)
-
-
-def check_max_tokens(value: Any, flag: str = "--max-tokens") -> int:
-    return _whole(flag, value, 1, 1_000_000, "a whole number of tokens from 1 to 1000000")
-
-
-def check_seed(value: Any, flag: str = "--seed") -> int:
-    return _whole(flag, value, -(2**63), 2**63 - 1, "a whole number")
-
-
-def check_budget(value: Any, flag: str = "--budget") -> int:
-    return _whole(flag, value, -1, 1_000_000, "a whole number of reasoning tokens from 0 to 1000000, or -1")
-
-
-def check_reasoning(value: Any, flag: str = "--reasoning") -> str:
-    if not isinstance(value, str) or value.strip().lower() not in REASONING:
-        raise UsageError(f"{flag} must be one of on, low, off, got {_shown(value)}")
-    return value.strip().lower()
-
-
-def check_stop(value: Any, flag: str = "--stop") -> list[str]:
-    values = value if isinstance(value, list) else [value]
-    out = []
-    for item in values:
-        if not isinstance(item, str) or not item:
-            raise UsageError(f"{flag} needs non-empty text to stop at, got {_shown(item)}")
-        out.append(_unescape(item))
-    return out
+        return rule.from_text(value, flag)
+    except ConfigurationError as exc:
+        raise _usage(exc) from None
 
 
 def check_provider(value: str, flag: str = "--provider") -> str:
-    from ._providers import PROVIDERS  # data only: no httpx
-
-    name = value.strip().lower()
-    if name not in PROVIDERS:
-        raise UsageError(f"{flag} must be one of {', '.join(PROVIDERS)}, got {_shown(value)}")
-    return name
+    return str(check_value(SETTINGS["provider"], value, flag))
 
 
 def check_base_url(value: str, flag: str = "--base-url") -> str:
-    url = value.strip()
-    try:
-        parts = urlsplit(url)
-        ok = (
-            parts.scheme in ("http", "https")
-            and bool(parts.hostname)
-            and (parts.port is None or parts.port > 0)
-        )
-    except ValueError:  # a port that is not a number
-        ok = False
-    if not ok or any(c.isspace() for c in url):
-        raise UsageError(
-            f"{flag} must be an http:// or https:// URL such as http://127.0.0.1:8000/v1, got {_shown(value)}"
-        )
-    return url.rstrip("/")
+    return str(check_value(SETTINGS["base_url"], value, flag))
 
 
 def check_identifier(value: str, flag: str = "--out") -> str:
     if not value.isidentifier() or keyword.iskeyword(value):
-        raise UsageError(f"{flag} must be a Python variable name, got {_shown(value)}")
+        raise UsageError(f"{flag} must be a Python variable name, got {shown(value)}")
     return value
 
 
@@ -309,30 +222,15 @@ def check_chat_name(value: str) -> str:
 
     if not valid_name(value):
         raise UsageError(
-            f"--chat must be a name of letters, digits, '_', '.' or '-' (up to 64), got {_shown(value)}"
+            f"--chat must be a name of letters, digits, '_', '.' or '-' (up to 64), got {shown(value)}"
         )
     return value
 
 
 def check_format(value: str) -> str:
     if value.strip().lower() not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {_shown(value)}")
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {shown(value)}")
     return value.strip().lower()
-
-
-_PARAM_RULES = {
-    "temperature": check_temperature,
-    "top_p": check_top_p,
-    "max_tokens": check_max_tokens,
-    "seed": check_seed,
-    "stop": check_stop,
-    "reasoning": check_reasoning,
-    "reasoning_budget": check_budget,
-}
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(name)
 
 
 def parse_param(item: str) -> tuple[str, Any]:
@@ -340,14 +238,10 @@ def parse_param(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not _PARAM_KEY.match(key):
-        raise UsageError(f"--param takes KEY=VALUE (e.g. --param top_k=40), got {_shown(item)}")
+        raise UsageError(f"--param takes KEY=VALUE (e.g. --param top_k=40), got {shown(item)}")
     if key in _RESERVED:
         raise UsageError(f"--param {key} is not allowed: {_RESERVED[key]}")
-    try:
-        value: Any = json.loads(raw, parse_constant=_no_constant)  # NaN/Infinity are not JSON a server takes
-    except ValueError:
-        value = raw
-    return key, value
+    return key, read_json(raw)
 
 
 # --------------------------------------------------------------------------- the line
@@ -383,7 +277,7 @@ def split_line(line: str) -> list[str]:
                     piece.append(line[end])
                     end += 1
                 if end >= n:
-                    raise UsageError(f"%%nemotron: a {ch} quote is not closed in {_shown(line)}")
+                    raise UsageError(f"%%nemotron: a {ch} quote is not closed in {shown(line)}")
                 word.extend(piece)
                 i = end + 1
                 at_value_start = False
@@ -402,8 +296,6 @@ def wants_help(argv: list[str]) -> bool:
 
 def parse_cell_line(line: str) -> CellOptions:
     """Validate a ``%%nemotron`` line; raises :class:`UsageError` (one line) on any mistake."""
-    from ._dialects import KNOWN_PARAMS
-
     argv = split_line(line)
     try:
         ns = PARSER.parse_args(argv)
@@ -411,20 +303,20 @@ def parse_cell_line(line: str) -> CellOptions:
         message = str(exc).replace("\r", "\\r").replace("\n", "\\n")
         raise UsageError(f"%%nemotron: {message}") from None
     except SystemExit:  # belt and braces: argparse must never end the kernel's cell with SystemExit
-        raise UsageError(f"%%nemotron: cannot parse the flags {_shown(line)}; see %%nemotron?") from None
+        raise UsageError(f"%%nemotron: cannot parse the flags {shown(line)}; see %%nemotron?") from None
     opts = CellOptions(new=ns.new, no_stream=ns.no_stream, no_interpolate=ns.no_interpolate)
     if ns.provider is not None:
         opts.provider = check_provider(ns.provider)
     if ns.model is not None:
-        opts.model = _text("--model", ns.model, "a model id").strip()
+        opts.model = check_value(SETTINGS["model"], ns.model, "--model").strip()
     if ns.base_url is not None:
         opts.base_url = check_base_url(ns.base_url)
-    for key, rule in _PARAM_RULES.items():  # each rule's default flag name is the flag's own
-        value = getattr(ns, _FLAG_OF_PARAM[key][1])
-        if value is not None:
-            opts.params[key] = rule(value)
+    for key, (flag, dest) in _FLAG_OF_PARAM.items():
+        value = getattr(ns, dest)
+        if value is not None and key != "system":
+            opts.params[key] = check_value(PARAMS[key], value, flag)
     if ns.system is not None:
-        opts.system = _text("--system", ns.system, "the system prompt text")
+        opts.system = check_value(PARAMS["system"], ns.system, "--system")
     if ns.chat is not None:
         opts.chat = check_chat_name(ns.chat)
     if ns.new and opts.chat is None:
@@ -435,19 +327,17 @@ def parse_cell_line(line: str) -> CellOptions:
         opts.format = check_format(ns.format)
     for item in ns.param or ():
         key, value = parse_param(item)
-        flag, dest = _FLAG_OF_PARAM.get(key, (None, ""))
-        if flag is not None and getattr(ns, dest) is not None:
+        flag, dest = _FLAG_OF_PARAM.get(key, ("", ""))
+        if flag and getattr(ns, dest) is not None:
             raise UsageError(f"--param {key} repeats {flag}: give it once")
         if key == "system":
-            opts.system = _text("--param system", value, "the system prompt text")
-        elif key in _PARAM_RULES:
-            opts.params[key] = _PARAM_RULES[key](value, f"--param {key}")
+            opts.system = check_value(PARAMS["system"], value, "--param system")
         elif key == "extra_body":
             if not isinstance(value, dict):
-                raise UsageError(f"--param extra_body must be a JSON object, got {_shown(value)}")
-            opts.extra_body.update(value)
-        elif key in KNOWN_PARAMS:
-            opts.params[key] = value
+                raise UsageError(f"--param extra_body must be a JSON object, got {shown(value)}")
+            opts.extra_body.update(check_value(PARAMS[key], value, "--param extra_body"))
+        elif key in PARAMS:
+            opts.params[key] = check_value(PARAMS[key], value, f"--param {key}")
         else:
             opts.extra_body[key] = value
     return opts

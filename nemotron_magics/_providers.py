@@ -8,11 +8,11 @@ names its dialect.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from ._errors import ConfigurationError, MissingAPIKey
+from ._secrets import clean_key
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,12 @@ class Provider:
         return bool(self.key_env)
 
     def key_from_env(self, env: Mapping[str, str] | None = None) -> str | None:
+        """The key as it must be sent: a key read from a file often ends with a newline."""
         env = os.environ if env is None else env
         for var in self.key_env:
-            if env.get(var):
-                return env[var]
+            key = clean_key(env.get(var))
+            if key:
+                return key
         return None
 
     def resolve_base_url(self, env: Mapping[str, str] | None = None) -> str:
@@ -190,7 +192,21 @@ def choose_provider(
     return PROVIDERS["embedded"], "no API key set"
 
 
+#: Said once per process, where the answer is shown (the display's quiet note, or stderr).
+NO_KEY_NOTICE = (
+    "No API key is set ({keys}), so the embedded SmolLM2-135M answers: a small offline stand-in, "
+    "not Nemotron. Set a key, or choose a provider with -p."
+)
 _fallback_noticed = False
+
+
+def fallback_notice(provider: Provider, why: str) -> str | None:
+    """The no-key notice, the first time the embedded engine answers because no key is set."""
+    global _fallback_noticed
+    if provider.name != "embedded" or why != "no API key set" or _fallback_noticed:
+        return None
+    _fallback_noticed = True
+    return NO_KEY_NOTICE.format(keys=", ".join(PROVIDERS[n].key_env[0] for n in HOSTED_ORDER))
 
 
 def resolve_provider(
@@ -199,22 +215,12 @@ def resolve_provider(
     base_url: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Provider:
-    """:func:`choose_provider`, saying once on stderr when it falls back to the embedded engine."""
-    global _fallback_noticed
-    provider, why = choose_provider(explicit, configured, base_url, env)
-    if provider.name == "embedded" and why == "no API key set" and not _fallback_noticed:
-        _fallback_noticed = True
-        keys = ", ".join(PROVIDERS[n].key_env[0] for n in HOSTED_ORDER)
-        print(
-            f"nemotron: no API key set ({keys}); answering with the embedded SmolLM2-135M, "
-            "a small offline stand-in, not Nemotron.",
-            file=sys.stderr,
-        )
-    return provider
+    """:func:`choose_provider` without the reason."""
+    return choose_provider(explicit, configured, base_url, env)[0]
 
 
 def require_key(provider: Provider, api_key: str | None, env: Mapping[str, str] | None = None) -> str | None:
-    key = api_key or provider.key_from_env(env)
+    key = clean_key(api_key) or provider.key_from_env(env)
     if provider.needs_key and not key:
         others = ", ".join(n for n in HOSTED_ORDER if n != provider.name)
         raise MissingAPIKey(

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._errors import NemotronError
-from ._events import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from ._errors import ConfigurationError, NemotronError
+from ._events import Event, Finish, ReasoningDelta, Retrying, TextDelta, ToolCallDelta, Usage
 
 if TYPE_CHECKING:
     import pandas
@@ -170,6 +170,10 @@ class Response:
         self.error: StreamError | None = None
         #: OpenRouter's reasoning_details, merged by index, to send back unchanged in later turns.
         self.reasoning_details: list[dict[str, Any]] = []
+        #: Things the reader should know that are not part of the answer (no key set …).
+        self.notices: list[str] = []
+        #: The retry being waited for before the first byte (None once bytes arrive): why, how long.
+        self.retrying: Retrying | None = None
         self.done = False
 
     # -- folding ---------------------------------------------------------------
@@ -189,6 +193,8 @@ class Response:
             self.usage = event  # type: ignore[assignment]
         elif kind is Finish:
             self.finish_reason = event.reason  # type: ignore[union-attr]
+        elif kind is Retrying:
+            self.retrying = event  # type: ignore[assignment]
 
     def _apply_tool(self, event: ToolCallDelta) -> None:
         call = self._tool_calls.get(event.index)
@@ -285,7 +291,12 @@ class Response:
 
     def to_dataframe(self) -> pandas.DataFrame:
         """Structured output as a DataFrame: a list of records, a dict of columns, or one record."""
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ModuleNotFoundError:
+            raise ConfigurationError(
+                "to_dataframe() needs pandas: pip install pandas (or nemotron-magics[notebook])"
+            ) from None
 
         data = self.data
         if isinstance(data, dict):
@@ -293,13 +304,16 @@ class Response:
             if len(data) == 1 and lists and all(isinstance(x, dict) for x in lists[0]):
                 data = lists[0]  # {"rows": [{…}, …]}: the records are the table
             elif lists and len(lists) == len(data):
-                return pd.DataFrame(data)
+                columns: pandas.DataFrame = pd.DataFrame(data)
+                return columns
             else:
                 data = [data]
         if isinstance(data, list) and all(isinstance(x, dict) for x in data):
-            return pd.json_normalize(data)
+            records: pandas.DataFrame = pd.json_normalize(data)
+            return records
         if isinstance(data, list):
-            return pd.DataFrame({"value": data})
+            values: pandas.DataFrame = pd.DataFrame({"value": data})
+            return values
         raise StructuredOutputError(
             f"The answer is a JSON {type(data).__name__}, which is not a table: ask for a list of objects"
         )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from . import session as _session
 from ._config import settings
+from ._secrets import redact, safe_url
+from .display._html import NO_MATH
 
 
 class Table:
@@ -17,8 +18,9 @@ class Table:
     def __init__(
         self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], note: str = ""
     ) -> None:
-        self.title, self.columns, self.note = title, list(columns), note
-        self.rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+        # Redacted once, here: a setting's value or a URL may carry a key or a password.
+        self.title, self.columns, self.note = redact(title), list(columns), redact(note)
+        self.rows = [["" if cell is None else redact(str(cell)) for cell in row] for row in rows]
 
     def _repr_html_(self) -> str:
         import html
@@ -31,8 +33,9 @@ class Table:
             for row in self.rows
         )
         note = f"<p><small>{html.escape(self.note)}</small></p>" if self.note else ""
+        # tex2jax_ignore: "$0.09 / $0.45" is money, not math (pandas marks its tables the same way).
         return (
-            f"<div class='nemotron-table'><strong>{html.escape(self.title)}</strong>"
+            f"<div class='nemotron-table {NO_MATH}'><strong>{html.escape(self.title)}</strong>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}</div>"
         )
 
@@ -59,20 +62,6 @@ class Table:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(str(self))
-
-
-def _safe_url(url: str) -> str:
-    """A URL without user:password@ (a key can hide there too)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
 
 
 def chosen_provider_name() -> tuple[str, str]:
@@ -118,7 +107,7 @@ def providers_table() -> Table:
             model = settings.model
         context = f"{p.context_window:,}" if p.context_window else "—"
         rows.append(
-            [p.name, key, _safe_url(url), model, _price(p), context, "← now" if p.name == chosen else ""]
+            [p.name, key, safe_url(url), model, _price(p), context, "← now" if p.name == chosen else ""]
         )
     return Table(
         "Nemotron providers",
@@ -128,34 +117,18 @@ def providers_table() -> Table:
     )
 
 
+def _usage_cells(provider: str, model: str, r: _session.UsageRow) -> list[Any]:
+    """One row of the usage table; a count nobody reported reads "unknown", never 0."""
+    tokens = [r.tokens_text(name) for name in ("prompt", "completion", "reasoning")]
+    return [provider, model, r.requests, *tokens, r.cost_text]
+
+
 def usage_table(ledger: _session.Ledger | None = None) -> Table:
     ledger = ledger or _session.LEDGER
     rows = ledger.rows()
-    body = [
-        [
-            r.provider,
-            r.model,
-            r.requests,
-            f"{r.prompt_tokens:,}",
-            f"{r.completion_tokens:,}",
-            f"{r.reasoning_tokens:,}",
-            r.cost_text,
-        ]
-        for r in rows
-    ]
+    body = [_usage_cells(r.provider, r.model, r) for r in rows]
     if len(rows) > 1:
-        t = ledger.total()
-        body.append(
-            [
-                "total",
-                "",
-                t.requests,
-                f"{t.prompt_tokens:,}",
-                f"{t.completion_tokens:,}",
-                f"{t.reasoning_tokens:,}",
-                t.cost_text,
-            ]
-        )
+        body.append(_usage_cells("total", "", ledger.total()))
     notes = []
     if any(r.cost_is_estimate for r in rows):
         notes.append("~ marks an estimate from list prices (the provider reported no cost).")
@@ -191,14 +164,18 @@ def chats_table() -> Table:
         last = turns[-1] if turns else None
         where = f"{last.response.provider}/{last.response.model}" if last else ""
         prompt = last.user.get("content", "") if last else ""
-        tokens = s.usage.total()
+        total = s.usage.total()
+        known = min(total.prompt_known, total.completion_known)
+        tokens = "unknown" if known == 0 else f"{total.prompt_tokens + total.completion_tokens:,}"
+        if 0 < known < total.requests:
+            tokens += f" ({known} of {total.requests} reported)"
         rows.append(
             [
                 name,
                 len(turns),
                 where,
                 _preview(prompt if isinstance(prompt, str) else str(prompt)),
-                f"{tokens.prompt_tokens + tokens.completion_tokens:,}",
+                tokens,
             ]
         )
     return Table(

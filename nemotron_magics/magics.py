@@ -21,13 +21,14 @@ from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import CaselessStrEnum, Float, TraitError, Unicode
 
 from . import session as _session
 from ._configurable import _SETTING_ATTRS, _SETTING_PARAMS, Nemotron
 from ._interpolate import interpolate
 from ._magic_args import CELL_HELP, CellOptions, parse_cell_line, split_line, wants_help
+from ._secrets import redact
 from ._tables import Table, chats_table, providers_table, usage_table
 
 # --------------------------------------------------------------------------- the magics
@@ -82,8 +83,19 @@ class NemotronMagics(Magics):
         super().__init__(shell)
         self.nemotron_config = configurable
 
+    @property
+    def ip(self) -> Any:
+        """The shell these magics are registered with (IPython sets it; never None once loaded)."""
+        if self.shell is None:
+            raise RuntimeError("the nemotron magics are not attached to an IPython shell")
+        return self.shell
+
     # -- the cell magic ---------------------------------------------------------
-    @cell_magic("nemotron")
+    # no_var_expand: IPython would otherwise run {expressions} and eat $names in the flag line
+    # before we see it; the flags are taken literally, and only the body is interpolated (our rules).
+    # (IPython types its marker as returning "a function or a decorator": mypy cannot tell which.)
+    @cell_magic("nemotron")  # type: ignore[arg-type]
+    @no_var_expand
     def nemotron_cell(self, line: str, cell: str | None = None) -> None:
         argv = split_line(line)
         if wants_help(argv):
@@ -100,7 +112,7 @@ class NemotronMagics(Magics):
                 conversation.reset()
             if opts.system is not None:
                 conversation.system = opts.system
-            key: str | None = cell_key(self.shell, cell or "")
+            key: str | None = cell_key(self.ip, cell or "")
         else:
             conversation = _session.Session(None, system=opts.system)
             key = None
@@ -114,7 +126,7 @@ class NemotronMagics(Magics):
         self._deliver(response, fmt, opts)
         return None  # the live display is the only rendering: no Out[] repeat
 
-    nemotron_cell.__doc__ = CELL_HELP
+    nemotron_cell.__doc__ = CELL_HELP  # type: ignore[assignment]
 
     def _prompt(self, cell: str, opts: CellOptions) -> str:
         if not cell.strip():
@@ -124,7 +136,13 @@ class NemotronMagics(Magics):
         cell = _LEADING_BLANK_LINES.sub("", cell.rstrip())
         if opts.no_interpolate or not cfg.interpolate:
             return cell
-        result = interpolate(cell, self.shell.user_ns, max_chars=cfg.interpolate_max_chars)
+        result = interpolate(cell, self.ip.user_ns, max_chars=cfg.interpolate_max_chars)
+        for reference in result.withheld:
+            print(
+                f"nemotron: {{{reference}}} sent as written: its value holds an API key, "
+                "which never goes into a prompt",
+                file=sys.stderr,
+            )
         for reference, why in result.skipped:
             print(f"nemotron: {{{reference}}} sent as written ({why})", file=sys.stderr)
         for reference in result.truncated:
@@ -148,30 +166,31 @@ class NemotronMagics(Magics):
                     response = stream.until_done()
                 except (StreamCancelled, StreamError) as exc:  # show what arrived, then fail
                     if exc.response is not None:
-                        show(exc.response, format=fmt)
+                        show(exc.response, format=fmt, banners=False)
                     raise
                 show(response, format=fmt)
                 return response
             return show_stream(stream, format=fmt, max_rate=self.nemotron_config.max_rate)
         except StreamCancelled as exc:
             if opts.out and exc.response is not None and fmt != "json":
-                self.shell.user_ns[opts.out] = exc.response
+                self.ip.user_ns[opts.out] = exc.response
             raise
 
     def _deliver(self, response: Any, fmt: str, opts: CellOptions) -> None:
         if fmt == "json":
             data = response.data  # StructuredOutputError (one line) when it is not JSON
-            self.shell.user_ns[opts.out or "_nemotron_json"] = data  # the display already shows it
+            self.ip.user_ns[opts.out or "_nemotron_json"] = data  # the display already shows it
             return
         if opts.out:
-            self.shell.user_ns[opts.out] = response
+            self.ip.user_ns[opts.out] = response
         if fmt == "code":
             code = _session.extract_code(response.content)
             if code:
-                self.shell.set_next_input(code, replace=False)
+                self.ip.set_next_input(code, replace=False)
 
     # -- the line magic ---------------------------------------------------------
-    @line_magic("nemotron")
+    @line_magic("nemotron")  # type: ignore[arg-type]
+    @no_var_expand
     def nemotron_line(self, line: str) -> Any:
         words = split_line(line)
         if not words:
@@ -200,7 +219,7 @@ class NemotronMagics(Magics):
             "(ask with %%nemotron in a cell)"
         )
 
-    nemotron_line.__doc__ = LINE_HELP
+    nemotron_line.__doc__ = LINE_HELP  # type: ignore[assignment]
 
     @staticmethod
     def _no_arguments(command: str, rest: list[str]) -> None:
@@ -249,7 +268,7 @@ class NemotronMagics(Magics):
             except TraitError as exc:
                 message = str(exc).splitlines()[0] if str(exc) else f"bad value for {name}"
                 raise UsageError(f"%nemotron config: {message}") from None
-        print("nemotron: " + ", ".join(f"{name} = {getattr(cfg, name)!r}" for name in updates))
+        print(redact("nemotron: " + ", ".join(f"{name} = {getattr(cfg, name)!r}" for name in updates)))
         return None
 
     def _reset(self, names: list[str]) -> None:

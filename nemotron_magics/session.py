@@ -28,6 +28,7 @@ behind ``%nemotron usage``.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Hashable, Iterator, Mapping
@@ -44,9 +45,30 @@ Message = dict[str, Any]
 # --------------------------------------------------------------------------- usage
 
 
+_COUNTS = ("prompt", "completion", "reasoning", "cached")
+
+
+def _count(value: Any) -> int | None:
+    """A token count the ledger can add: a whole number ≥ 0, else unknown."""
+    return value if type(value) is int and value >= 0 else None
+
+
+def _money(value: Any) -> float | None:
+    if type(value) not in (int, float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None
+
+
 @dataclass
 class UsageRow:
-    """Totals for one (provider, model) pair."""
+    """Totals for one (provider, model) pair.
+
+    A token total is only as good as the requests that reported it: ``prompt_known``,
+    ``completion_known``, ``reasoning_known`` and ``cached_known`` count them, so a table
+    shows ``unknown`` (none reported) or a partial total instead of a 0 nobody measured
+    (:meth:`tokens_text` says it in words).
+    """
 
     provider: str
     model: str
@@ -63,23 +85,37 @@ class UsageRow:
     cost_unknown: int = 0
     #: Requests that reported no token counts (stopped early, or the server does not say).
     usage_unknown: int = 0
+    #: Requests that reported each count (the others are unknown, not 0).
+    prompt_known: int = 0
+    completion_known: int = 0
+    reasoning_known: int = 0
+    cached_known: int = 0
 
     def add(self, response: Response) -> None:
+        """Count one finished response. Every value is checked before any is added, so a
+        malformed usage can neither raise here nor leave the row half-updated."""
+        usage = getattr(response, "usage", None)
+        counts = {name: _count(getattr(usage, f"{name}_tokens", None)) for name in _COUNTS}
+        cost = _money(getattr(usage, "cost", None))
+        estimate = getattr(usage, "cost_is_estimate", False) is True
         self.requests += 1
-        u = response.usage
-        if u is None:
+        if all(value is None for value in counts.values()):
             self.usage_unknown += 1
-            self.cost_unknown += 1
-            return
-        self.prompt_tokens += u.prompt_tokens or 0
-        self.completion_tokens += u.completion_tokens or 0
-        self.reasoning_tokens += u.reasoning_tokens or 0
-        self.cached_tokens += u.cached_tokens or 0
-        if u.cost is None:
+        for name, value in counts.items():
+            if value is not None:
+                setattr(self, f"{name}_tokens", getattr(self, f"{name}_tokens") + value)
+                setattr(self, f"{name}_known", getattr(self, f"{name}_known") + 1)
+        if cost is None:
             self.cost_unknown += 1
         else:
-            self.cost += u.cost
-            self.cost_is_estimate = self.cost_is_estimate or u.cost_is_estimate
+            self.cost += cost
+            self.cost_is_estimate = self.cost_is_estimate or estimate
+
+    def add_unknown(self) -> None:
+        """Count a response whose usage could not be read at all."""
+        self.requests += 1
+        self.usage_unknown += 1
+        self.cost_unknown += 1
 
     def merge(self, other: UsageRow) -> None:
         for name in (
@@ -91,9 +127,18 @@ class UsageRow:
             "cost",
             "cost_unknown",
             "usage_unknown",
+            *(f"{name}_known" for name in _COUNTS),
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.cost_is_estimate = self.cost_is_estimate or other.cost_is_estimate
+
+    def tokens_text(self, name: str) -> str:
+        """``1,234``, ``unknown``, or ``1,234 (2 of 3 reported)`` for ``prompt``, ``completion`` …"""
+        known = getattr(self, f"{name}_known")
+        if known == 0:
+            return "unknown"
+        text = f"{getattr(self, f'{name}_tokens'):,}"
+        return text if known >= self.requests else f"{text} ({known} of {self.requests} reported)"
 
     @property
     def cost_text(self) -> str:
@@ -129,16 +174,19 @@ class Ledger:
 
     def _fold(self) -> None:
         still: list[Response] = []
-        for response in self._pending:
+        pending, self._pending = self._pending, still  # a response is looked at once, whatever happens
+        for response in pending:
             if not response.done:
                 still.append(response)
                 continue
-            key = (response.provider or "?", response.model or "?")
+            key = (str(response.provider or "?"), str(response.model or "?"))
             row = self._rows.get(key)
             if row is None:
                 row = self._rows[key] = UsageRow(*key)
-            row.add(response)
-        self._pending = still
+            try:
+                row.add(response)
+            except Exception:  # one odd response must never break every later table
+                row.add_unknown()
 
     def rows(self) -> list[UsageRow]:
         """One row per (provider, model), in order of first use; responses still streaming are left out."""

@@ -3,5 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Debian's Chromium for tests/browser (quiet when present); without it those tests fail and say why.
+bash scripts/browser-deps.sh || echo "test.sh: could not install chromium; tests/browser will fail" >&2
 .venv/bin/ruff check .
+.venv/bin/mypy   # strict on the package (pyproject.toml [tool.mypy])
 exec .venv/bin/python -m pytest "$@"

@@ -143,7 +143,7 @@ def test_stopped_and_broken_are_marked_everywhere() -> None:
     r.error = StreamError("The connection to nvidia broke mid-stream (ReadError); the partial answer is kept")
     r.finish(reason="error")
     bundle = mimebundle(r)
-    assert bundle["text/html"].count('class="nm-error"') == 1
+    assert bundle["text/html"].count('class="nm-note nm-error"') == 1
     assert "[The connection to nvidia broke mid-stream" in bundle["text/plain"]
 
 

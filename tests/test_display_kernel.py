@@ -104,9 +104,12 @@ def test_stop_button_mid_stream(kernel: Kernel, server: ConformanceServer) -> No
     doc = visible[0].data[MIME]
     assert doc["finish_reason"] == "cancelled" and 0 < len(doc["content"]) < 100_000
     assert long_markdown(100_000).startswith(doc["content"])
-    assert "Stopped by the user" in visible[0].data["text/html"]
+    # Said once, by the error line; the display's footer marks the answer as stopped.
+    assert "Stopped by the user" not in visible[0].data["text/html"]
+    assert visible[0].data["text/plain"].rstrip().endswith("stopped")
     errors = [o for o in outputs if o.output_type == "error"]
     assert len(errors) == 1 and len(errors[0].traceback) == 1  # one line, not a stack
+    assert "stopped by the user" in errors[0].traceback[0]
 
     # The kernel is responsive at once.
     again = kernel.kc.execute("1 + 1")

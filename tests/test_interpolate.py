@@ -5,14 +5,15 @@ Plain Python, no kernel: the magic calls exactly this function on the cell.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nemotron_magics._interpolate import interpolate
+from nemotron_magics._interpolate import MAX_PARTS, interpolate
+from tests.timing import LINEAR, growth, repeat_to
 
 
 class Obj:
@@ -164,3 +165,80 @@ def test_defined_names_change_only_their_own_braces(text: str) -> None:
     if not result.replaced and "{{a" not in text:
         assert result.text == text
     assert result.text.count("\x00") == len(result.replaced) + text.count("\x00")
+
+
+# -- bounded, linear, and never a key ------------------------------------------------------------
+
+
+def test_a_reference_deeper_than_the_bound_is_kept_and_reported() -> None:
+    deep = "x" + ".real" * 3_000
+    result = interpolate("{" + deep + "}", {"x": 1})  # raised RecursionError before the bound
+    assert result.text == "{" + deep + "}" and result.replaced == []
+    assert result.skipped == [(deep, f"3000 attributes and indexes deep; at most {MAX_PARTS} are followed")]
+    at_bound = "x" + ".real" * MAX_PARTS
+    assert interpolate("{" + at_bound + "}", {"x": 1}).text == "1"
+    assert interpolate("{" + at_bound + "[0]}", {"x": [1]}).skipped  # one part more: skipped
+    assert interpolate("{" + deep + "}", {}).skipped == []  # an undefined root is just text
+
+
+_SCANS = {
+    "opening braces": "{",
+    "closing braces": "}",
+    "unclosed names": "{a",
+    "unclosed chain": "{a.b",
+    "doubled": "{{a}",
+    "indexes": "{a[0]",
+    "dollar": "${a}",
+}
+
+
+@pytest.mark.parametrize("unit", list(_SCANS.values()), ids=list(_SCANS))
+def test_the_scan_is_linear(unit: str) -> None:
+    assert growth(lambda text: interpolate(text, {"a": "A"}), repeat_to(unit), 20_000) < LINEAR
+
+
+def test_one_long_unclosed_chain_is_linear() -> None:
+    chain = lambda n: "{a" + ".b" * (n // 2)  # noqa: E731
+    assert growth(lambda text: interpolate(text, {"a": "A"}), chain, 20_000) < LINEAR
+
+
+@pytest.fixture
+def key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A key-shaped value in a provider's variable (built here: no key-shaped literal in the repo)."""
+    value = "nvapi-" + "x" * 30
+    monkeypatch.setenv("NVIDIA_API_KEY", value)
+    return value
+
+
+def test_a_value_holding_a_key_is_withheld(key: str) -> None:
+    import os
+
+    ref = 'os.environ["NVIDIA_API_KEY"]'
+    result = interpolate(f"My key is {{{ref}}} and {{name}}.", {"os": os, "name": "Ada"})
+    assert result.text == f"My key is {{{ref}}} and Ada."
+    assert result.withheld == [ref] and result.replaced == ["name"]
+    assert key not in result.text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(lambda k: {"config": {"api_key": k}}, id="in a repr"),
+        pytest.param(lambda k: "x" * 50 + k, id="past the cut"),
+        pytest.param(lambda k: f"Bearer {k}\n", id="inside text"),
+        pytest.param(lambda k: [k.encode()], id="as bytes"),
+    ],
+)
+def test_a_key_anywhere_in_the_rendered_value_is_withheld(key: str, value: Any) -> None:
+    result = interpolate("{v}", {"v": value(key)}, max_chars=20)
+    assert result.text == "{v}" and result.withheld == ["v"]
+
+
+def test_a_value_that_cannot_be_shown_is_kept_and_reported() -> None:
+    class Broken:
+        def __str__(self) -> str:
+            raise RuntimeError("no str for you")
+
+    result = interpolate("{b}", {"b": Broken()})
+    assert result.text == "{b}"
+    assert result.skipped == [("b", "could not be shown: RuntimeError: no str for you")]

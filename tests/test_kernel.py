@@ -8,6 +8,7 @@ environment, so the loopback server's URLs reach notebook code through variables
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -84,10 +85,11 @@ def test_a_notebook_streams_chats_reruns_and_fails_cleanly(kernel_env: Conforman
         "print([t.user['content'] for t in get_session('c').turns])",
         # 7: a failing cell (401 from a gateway that echoes the key) fails, in one line, without the key
         "url = os.environ['NM_UNAUTHORIZED_URL']\n%nemotron config provider=nvidia",
-        "%%nemotron --base-url $url\nhello",
+        # The flag line is taken literally (no $name expansion): the URL is written into the cell.
+        f"%%nemotron --base-url {os.environ['NM_UNAUTHORIZED_URL']}\nhello",
         # 9: --format json stores the parsed value
         "%nemotron config provider=local\njson_url = os.environ['NM_JSON_URL']",
-        "%%nemotron --base-url $json_url --format json -o models\nList them",
+        f"%%nemotron --base-url {os.environ['NM_JSON_URL']} --format json -o models\nList them",
         "print(type(models).__name__, models[0]['name'])",
         "%nemotron usage",
         tags={8: ["raises-exception"]},
@@ -137,7 +139,8 @@ def kernel(kernel_env: ConformanceServer) -> Iterator[Kernel]:
 def test_stop_button_ends_the_stream_keeps_the_answer_and_the_kernel(
     kernel: Kernel, kernel_env: ConformanceServer
 ) -> None:
-    msg_id = kernel.send("%%nemotron --chat story -o partial --base-url $slow\nTell me a long story")
+    slow = os.environ["NM_SLOW_URL"]
+    msg_id = kernel.send(f"%%nemotron --chat story -o partial --base-url {slow}\nTell me a long story")
     time.sleep(1.5)  # streaming for about a second
     interrupted = time.monotonic()
     kernel.km.interrupt_kernel()
@@ -171,7 +174,7 @@ def test_stop_button_ends_the_stream_keeps_the_answer_and_the_kernel(
     assert _text(outputs).strip() == "1 cancelled True True"
 
     # The partial answer is part of the conversation: the next turn carries it.
-    reply, _ = kernel.run("%%nemotron --chat story --base-url {os.environ['NEMOTRON_BASE_URL']}\nGo on")
+    reply, _ = kernel.run(f"%%nemotron --chat story --base-url {os.environ['NEMOTRON_BASE_URL']}\nGo on")
     assert reply["content"]["status"] == "ok"
     sent = kernel_env.requests_for("nvidia")[-1].body["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
@@ -197,7 +200,7 @@ def test_rerunning_a_cell_replaces_its_turn_by_cell_id(kernel: Kernel, kernel_en
 def test_format_code_asks_the_frontend_for_a_new_cell(kernel: Kernel, kernel_env: ConformanceServer) -> None:
     """The code arrives as the execute_reply's set_next_input payload (replace=False: a new cell below)."""
     reply, outputs = kernel.run(
-        "%%nemotron --base-url {os.environ['NM_CODE_URL']} --reasoning off --format code\nWrite code"
+        f"%%nemotron --base-url {os.environ['NM_CODE_URL']} --reasoning off --format code\nWrite code"
     )
     assert reply["content"]["status"] == "ok", _text(outputs)
     payloads = [p for p in reply["content"]["payload"] if p["source"] == "set_next_input"]

@@ -213,3 +213,33 @@ def test_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_reasoning_detail_without_text_then_with_text_merges() -> None:
+    norm = Normaliser()
+    norm.feed({"choices": [{"delta": {"reasoning_details": [{"type": "reasoning.text", "text": None}]}}]})
+    norm.feed({"choices": [{"delta": {"reasoning_details": [{"index": 0, "text": "abc"}]}}]})
+    assert norm.reasoning_details == [{"type": "reasoning.text", "text": "abc", "index": 0}]
+
+
+@pytest.mark.parametrize(
+    ("usage", "want"),
+    [
+        ({"prompt_tokens": 3.0, "completion_tokens": "4", "cost": "0.5"}, (3, 4, None, None, 0.5)),
+        (
+            {"prompt_tokens": True, "completion_tokens": -1, "cost": float("nan")},
+            (None, None, None, None, None),
+        ),
+        ({"input_tokens": 5, "output_tokens": 6, "completion_tokens_details": [1]}, (5, 6, None, None, None)),
+        ({"prompt_tokens_details": {"cached_tokens": 2}, "estimated_cost": 1}, (None, None, None, 2, 1.0)),
+    ],
+)
+def test_usage_values_are_numbers_or_unknown(usage: dict[str, Any], want: tuple[Any, ...]) -> None:
+    (u,) = Normaliser().feed({"choices": [], "usage": usage})
+    assert (u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.cached_tokens, u.cost) == want
+
+
+def test_numeric_tool_call_id_is_read_as_text() -> None:
+    chunk = {"choices": [{"delta": {"tool_calls": [{"index": 0, "id": 7, "function": {"name": "f"}}]}}]}
+    (event,) = Normaliser().feed(chunk)
+    assert event.id == "7" and event.name == "f"

@@ -19,6 +19,7 @@ import pytest
 
 import nemotron_magics as nm
 from nemotron_magics import session as sessions_module
+from nemotron_magics._response import Response
 from nemotron_magics.session import LEDGER, Ledger, Session, extract_code, get_session
 from tests.conformance.server import ConformanceServer
 from tests.conformance.streams import expected
@@ -222,6 +223,46 @@ def test_estimated_and_unknown_costs_are_marked(server: ConformanceServer, clien
     rows = {r.provider: r for r in ledger.rows()}
     assert rows["cloudflare"].cost_is_estimate and "estimate" in rows["cloudflare"].cost_text
     assert rows["local"].cost_text == "unknown"
+
+
+def test_one_malformed_usage_cannot_poison_the_ledger(server: ConformanceServer, client: nm.Client) -> None:
+    chat = Session("t", client=client, base_url=server.base_url("nvidia", shape="tokens_string"))
+    chat.chat("a")  # prompt_tokens "12", reasoning_tokens "lots", cached_tokens -5
+    odd = Response(provider="nvidia", model="odd")
+    odd.usage = nm.Usage(prompt_tokens="12", completion_tokens=None, cost="n/a")  # type: ignore[arg-type]
+    odd.finish()
+    chat.usage.track(odd)
+    LEDGER.track(odd)
+    broken = Response(provider="nvidia", model="odd")
+    broken.usage = object()  # type: ignore[assignment]
+    broken.finish()
+    chat.usage.track(broken)
+    chat.base_url = server.base_url("nvidia")
+    chat.chat("b")  # a later, healthy turn is still counted
+    rows = {r.model: r for r in chat.usage.rows()}
+    healthy = rows["nvidia/nemotron-3-super-120b-a12b"]
+    assert healthy.requests == 2 and healthy.prompt_tokens == 12 + 24
+    assert healthy.prompt_known == 2 and healthy.reasoning_known == 1 and healthy.cached_known == 0
+    assert healthy.tokens_text("prompt") == "36"
+    assert healthy.tokens_text("reasoning") == "27 (1 of 2 reported)"
+    assert healthy.tokens_text("cached") == "unknown"
+    assert rows["odd"].requests == 2 and rows["odd"].prompt_tokens == 0 and rows["odd"].usage_unknown == 2
+    assert rows["odd"].tokens_text("prompt") == "unknown" and rows["odd"].cost_text == "unknown"
+    total = chat.usage.total()
+    assert total.requests == 4 and total.prompt_known == 2
+    assert isinstance(LEDGER.total().prompt_tokens, int)  # the process ledger still adds up
+
+
+def test_unknown_counts_stay_unknown(server: ConformanceServer, client: nm.Client) -> None:
+    ledger = Ledger()
+    ledger.track(client.chat("q", provider="local", base_url=server.base_url("vllm")))  # no reasoning count
+    stopped = Response(provider="local", model="m")
+    stopped.finish(reason="cancelled")  # no usage at all
+    ledger.track(stopped)
+    rows = {r.model: r for r in ledger.rows()}
+    vllm = rows[expected("vllm")["model"]]
+    assert vllm.tokens_text("completion") == "42" and vllm.tokens_text("reasoning") == "unknown"
+    assert rows["m"].usage_unknown == 1 and rows["m"].tokens_text("prompt") == "unknown"
 
 
 def test_the_process_ledger_counts_every_session(server: ConformanceServer, client: nm.Client) -> None:

@@ -25,7 +25,10 @@ def schema() -> dict[str, object]:
     import json
     from importlib.resources import files
 
-    return json.loads(files(__package__).joinpath("response.schema.json").read_text(encoding="utf-8"))
+    document: dict[str, object] = json.loads(
+        files(__package__).joinpath("response.schema.json").read_text(encoding="utf-8")
+    )
+    return document
 
 
 __all__ = [

@@ -63,31 +63,56 @@ def shape(content: str, fmt: str) -> Shaped:
 
 
 def thinking_summary(r: Response, *, now: float | None = None) -> str:
-    """ "Thinking… 3.2 s" while it lasts; "Thought for 3.2 s · 812 reasoning tokens" after."""
+    """ "Thinking… 3.2 s" while it lasts; "Thought for 3.2 s · 812 reasoning tokens" after.
+
+    No emoji: a stock Linux machine has no emoji font, and they render as empty boxes.
+    """
     t = r.timings
     start = t.first_reasoning
     if now is not None:
-        return "💭 Thinking…" + (f" {now - start:.1f} s" if start is not None else "")
+        return "Thinking…" + (f" {now - start:.1f} s" if start is not None else "")
     end = t.first_answer if t.first_answer is not None else t.done
-    text = f"💭 Thought for {end - start:.1f} s" if start is not None and end is not None else "💭 Thinking"
+    text = f"Thought for {end - start:.1f} s" if start is not None and end is not None else "Thinking"
     tokens = r.usage.reasoning_tokens if r.usage is not None else None
     if tokens:
         text += f" · {tokens:,} reasoning tokens"
     return text
 
 
-def notes(r: Response) -> list[tuple[str, str]]:
-    """The banners a finished response needs: stopped by the user, or broken with an error."""
-    out: list[tuple[str, str]] = []
-    if r.finish_reason == "cancelled":
+#: Note kinds: ``info`` (quiet), ``cutoff`` (in the answer's place), and the two a raised error
+#: repeats — ``stopped`` and ``error`` — which a display that raises right after leaves out.
+BANNERS = frozenset({"stopped", "error"})
+
+
+def cutoff_note(r: Response) -> str | None:
+    """What to say when the token limit ended the answer: plainly, with the remedy."""
+    if r.finish_reason != "length":
+        return None
+    if not r.content.strip() and not r.tool_calls:
+        return (
+            "No answer: the token limit (max_tokens) ran out while the model was still thinking. "
+            "Raise --max-tokens (give thousands) or lower --reasoning (low or off)."
+        )
+    return "The answer was cut off by the token limit (max_tokens); raise --max-tokens for the rest."
+
+
+def notes(r: Response, *, banners: bool = True) -> list[tuple[str, str]]:
+    """The notes a finished response needs, in reading order.
+
+    ``banners=False`` leaves out "stopped" and "error": the cell's own error line says them,
+    and saying a thing twice reads as two problems.
+    """
+    out: list[tuple[str, str]] = [("info", text) for text in r.notices]
+    cut = cutoff_note(r)
+    if cut:
+        out.append(("cutoff", cut))
+    if banners and r.finish_reason == "cancelled":
         kept = (
             "the partial answer above is kept" if (r.content or r.tool_calls) else "before any answer arrived"
         )
         out.append(("stopped", f"Stopped by the user; {kept}."))
-    if r.error is not None:
-        out.append(
-            ("error", str(r.error).strip().splitlines()[0] if str(r.error).strip() else "stream error")
-        )
+    if banners and r.error is not None:
+        out.append(("error", str(r.error).strip() or "stream error"))
     return out
 
 
@@ -106,7 +131,7 @@ def _tool_call(call: ToolCall, done: bool) -> dict[str, Any]:
     }
 
 
-def payload(r: Response, fmt: str, shaped: Shaped) -> dict[str, Any]:
+def payload(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) -> dict[str, Any]:
     """The ``application/vnd.nemotron.response+json`` document (see response.schema.json)."""
     t = r.timings
     doc: dict[str, Any] = {
@@ -131,6 +156,7 @@ def payload(r: Response, fmt: str, shaped: Shaped) -> dict[str, Any]:
         "done": r.done,
         "error": str(r.error) if r.error is not None else None,
         "footer": footer_parts(r),
+        "notes": [{"kind": kind, "text": text} for kind, text in said],
     }
     if fmt in ("json", "code"):
         doc["answer"] = {"text": shaped.text, "language": shaped.language or None}
@@ -141,12 +167,12 @@ def payload(r: Response, fmt: str, shaped: Shaped) -> dict[str, Any]:
     return doc
 
 
-def html_text(r: Response, fmt: str, shaped: Shaped) -> str:
+def html_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) -> str:
     parts = [
         _html.thinking(r.reasoning, thinking_summary(r), live=False),
         _html.answer(shaped.text, fmt, shaped.language),
         _html.tool_cards(r.tool_calls, live=False),
-        *(_html.note(kind, text) for kind, text in notes(r)),
+        *(_html.note(kind, text) for kind, text in said),
         _html.footer(" · ".join(footer_parts(r))),
     ]
     return _html.wrap("".join(parts))
@@ -157,7 +183,7 @@ def md_escape(text: str) -> str:
     return defuse_tex(_MD_PUNCT.sub(r"\\\1", text).replace("&", "&amp;").replace("<", "&lt;"))
 
 
-def markdown_text(r: Response, fmt: str, shaped: Shaped) -> str:
+def markdown_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) -> str:
     blocks: list[str] = []
     if r.reasoning:
         summary = html.escape(thinking_summary(r))  # inside <summary>: HTML, not Markdown
@@ -176,40 +202,47 @@ def markdown_text(r: Response, fmt: str, shaped: Shaped) -> str:
             else call.arguments_text
         )
         status = f" · {md_escape(call.error)}" if call.error else ""
-        blocks.append(f"🔧 **tool call** {md_escape(call.name or '?')}{status}\n\n{fence(args, 'json')}")
-    for kind, text in notes(r):
-        blocks.append(f"{'⚠' if kind == 'error' else '⏹'} *{md_escape(text)}*")
+        blocks.append(f"**Tool call** {md_escape(call.name or '?')}{status}\n\n{fence(args, 'json')}")
+    for kind, text in said:
+        label = _html.NOTE_LABELS.get(kind, "")
+        blocks.append(f"{'**' + label + '** ' if label else ''}*{md_escape(text)}*")
     blocks.append(f"<sub>{md_escape(' · '.join(footer_parts(r)))}</sub>")
     return "\n\n".join(blocks) + "\n"
 
 
-def plain_text(r: Response, fmt: str, shaped: Shaped) -> str:
+def plain_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) -> str:
     """The answer as it is (what ``print`` and a terminal show), then tool calls, notes, footer."""
     lines = [f"→ tool call {c.name}({c.arguments_text})" for c in r.tool_calls]
-    lines += [f"[{text}]" for _, text in notes(r)]
+    lines += [f"[{text}]" for _, text in said]
     lines.append(" · ".join(footer_parts(r)))
     head = shaped.text.rstrip("\n")
     return (head + "\n\n" if head else "") + "\n".join(lines)
 
 
-def mimebundle(response: Response, *, format: str = "markdown") -> dict[str, Any]:
-    """The complete display of a response, for ``display(..., raw=True)`` and ``_repr_mimebundle_``."""
+def mimebundle(response: Response, *, format: str = "markdown", banners: bool = True) -> dict[str, Any]:
+    """The complete display of a response, for ``display(..., raw=True)`` and ``_repr_mimebundle_``.
+
+    ``banners=False`` when the caller raises the stop or the error right after (see :func:`notes`).
+    """
     fmt = check_format(format)
     shaped = shape(response.content, fmt)  # once: for json it parses and re-prints the whole answer
+    said = notes(response, banners=banners)
     return {
-        MIME: payload(response, fmt, shaped),
-        "text/html": html_text(response, fmt, shaped),
-        "text/markdown": markdown_text(response, fmt, shaped),
-        "text/plain": plain_text(response, fmt, shaped),
+        MIME: payload(response, fmt, shaped, said),
+        "text/html": html_text(response, fmt, shaped, said),
+        "text/markdown": markdown_text(response, fmt, shaped, said),
+        "text/plain": plain_text(response, fmt, shaped, said),
     }
 
 
 __all__ = [
+    "BANNERS",
     "FORMATS",
     "MIME",
     "SCHEMA_VERSION",
     "Shaped",
     "check_format",
+    "cutoff_note",
     "html_text",
     "markdown_text",
     "mimebundle",

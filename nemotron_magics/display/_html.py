@@ -18,13 +18,24 @@ from ._markdown import escape_text, render_markdown
 _BORDER = "var(--jp-border-color2,#d0d0d0)"
 _WRAP = "white-space:pre-wrap;word-break:break-word"
 _PRE = _WRAP + ";margin:0"
+_BADGE = (
+    "font-size:.8em;padding:0 .4em;border-radius:3px;border:1px solid var(--jp-border-color2,#d0d0d0);"
+    "opacity:.8"
+)
 #: Characters of reasoning, or of a tool call's arguments, re-sent per live update: bounded so
 #: a long think costs the same per update as a short one (the whole text comes at the end).
 LIVE_WINDOW = 1500
 
 
+#: Keep MathJax off our prose ("$5 and $10" is money), as pandas does for its tables: MathJax 3
+#: (JupyterLab 4, Notebook 7) reads ``mathjax_ignore``, MathJax 2 (classic frontends) ``tex2jax_ignore``.
+#: Real math inside carries the matching ``*_process`` class (see ``_math``).
+NO_MATH = "tex2jax_ignore mathjax_ignore"
+
+
 def wrap(inner: str) -> str:
-    return f'<div class="nemotron-response">{inner}</div>'
+    """Our container, with MathJax kept off everything but marked math."""
+    return f'<div class="nemotron-response {NO_MATH}">{inner}</div>'
 
 
 def pre(text: str, cls: str = "nm-text", lang: str = "") -> str:
@@ -98,18 +109,29 @@ def tool_cards(calls: Iterable[ToolCall], *, live: bool) -> str:
         cards.append(
             f'<div class="nm-tool" style="border:1px solid {_BORDER};border-radius:6px;'
             f'padding:.35em .6em;margin:.4em 0">'
-            f"<div>🔧 tool call <code>{escape_text(call.name or '?')}</code> "
+            f'<div><span style="{_BADGE}">tool</span> <code>{escape_text(call.name or "?")}</code> '
             f'<span style="opacity:.7;color:{color}">· {escape_text(status)}</span></div>'
             f'<pre style="{_WRAP};margin:.3em 0 0;font-size:.92em">{escape_text(args)}</pre></div>'
         )
     return "".join(cards)
 
 
+#: The word a note starts with; words, not emoji, so every machine's fonts can show them.
+NOTE_LABELS = {"cutoff": "Cut off:", "stopped": "Stopped:", "error": "Error:"}
+_NOTE_STYLE = {
+    "info": "opacity:.7;font-size:.9em",
+    "cutoff": "color:var(--jp-warn-color1,#b26a00)",
+    "stopped": "color:var(--jp-warn-color1,#b26a00)",
+    "error": "color:var(--jp-error-color1,#d32f2f)",
+}
+
+
 def note(kind: str, text: str) -> str:
-    """A one-line banner: ``stopped`` (the user interrupted) or ``error`` (the stream broke)."""
-    color = "var(--jp-error-color1,#d32f2f)" if kind == "error" else "var(--jp-warn-color1,#b26a00)"
-    icon = "⚠" if kind == "error" else "⏹"
-    return f'<div class="nm-{kind}" style="color:{color};margin-top:.4em">{icon} {escape_text(text)}</div>'
+    """One note: ``info`` quiet and dim; ``cutoff``, ``stopped`` and ``error`` in colour, labelled."""
+    label = NOTE_LABELS.get(kind)
+    head = f"<strong>{label}</strong> " if label else ""
+    style = _NOTE_STYLE.get(kind, _NOTE_STYLE["info"])
+    return f'<div class="nm-note nm-{kind}" style="{style};margin-top:.4em">{head}{escape_text(text)}</div>'
 
 
 def footer(text: str) -> str:
@@ -125,6 +147,8 @@ def status(text: str) -> str:
 
 __all__ = [
     "LIVE_WINDOW",
+    "NOTE_LABELS",
+    "NO_MATH",
     "answer",
     "footer",
     "note",

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from .._events import Retrying
 from .._response import Response
 from . import _html
 from ._bundle import mimebundle, thinking_summary
@@ -58,7 +59,7 @@ class Channel:
     def __init__(self) -> None:
         from IPython.display import display
 
-        self._display = display
+        self._display: Callable[..., Any] = display
         self.sent = 0
 
     def new(self, data: dict[str, Any]) -> str:
@@ -73,7 +74,8 @@ class Channel:
 
 
 def _html_data(html: str) -> dict[str, Any]:
-    return {"text/html": html}
+    # Every output of ours sits in the container that keeps MathJax off prose.
+    return {"text/html": _html.wrap(html)}
 
 
 class LiveDisplay:
@@ -89,6 +91,7 @@ class LiveDisplay:
         self._head_html = ""
         self._head_at = 0.0
         self._answering = False
+        self._retry: Retrying | None = None
         self._reasoning_chars = 0
         self.segments: list[str] = []  # display ids, oldest first; the last one may still grow
         self._segment_html = ""
@@ -111,9 +114,10 @@ class LiveDisplay:
     def consume(self, events: Iterable[Any]) -> None:
         """Drain ``events``; update the display whenever the message budget allows."""
         clock = time.perf_counter
-        for _event in events:
+        for event in events:
             now = clock()
-            if now >= self.next_at:
+            # A retry is about to sleep: show it now, whatever the budget says.
+            if now >= self.next_at or type(event) is Retrying:
                 sent = self.tick(now)
                 # Counted from the end of the tick: a slow render never starves the stream.
                 self.next_at = clock() + sent * self.interval
@@ -148,7 +152,12 @@ class LiveDisplay:
     def _render_head(self, now: float) -> str:
         r = self.response
         status = " · ".join(footer_parts(r))
-        if r.timings.first_token is None:
+        retry = r.retrying
+        if retry is not None and r.timings.first_byte is None:
+            status += (
+                f" · {retry.reason}: retrying in {retry.delay:.1f} s (attempt {retry.attempt} of {retry.of})"
+            )
+        elif r.timings.first_token is None:
             status += " · waiting for the first token…"
         else:
             status += " · streaming…"
@@ -158,11 +167,13 @@ class LiveDisplay:
                 thinking = _html.thinking(r.reasoning, thinking_summary(r), live=False)
             else:
                 thinking = _html.thinking(r.reasoning, thinking_summary(r, now=r.timings.now()), live=True)
-        return _html.wrap(_html.status(status) + thinking)
+        notices = "".join(_html.note("info", text) for text in r.notices)
+        return _html.status(status) + notices + thinking
 
     def _tick_head(self, now: float) -> None:
         r = self.response
-        dirty = False
+        dirty = r.retrying is not self._retry  # a back-off began (or the answer came): say so
+        self._retry = r.retrying
         if not self._answering and (r.timings.first_answer is not None):
             self._answering = dirty = True  # collapse the thinking panel, whole reasoning inside
         reasoning = len(r.reasoning)
@@ -222,11 +233,15 @@ class LiveDisplay:
             self.channel.update(self.tail, _html_data(html))
 
     # -- the end -------------------------------------------------------------------------------
-    def close(self, *, blank: bool = False) -> None:
-        """Replace the head with the complete bundle (or nothing) and empty every other output."""
+    def close(self, *, blank: bool = False, banners: bool = True) -> None:
+        """Replace the head with the complete bundle (or nothing) and empty every other output.
+
+        ``banners=False``: the caller raises the stop or the error next, and its line says it.
+        """
         if self.head is None:
             return
-        self.channel.update(self.head, {} if blank else mimebundle(self.response, format=self.format))
+        bundle = {} if blank else mimebundle(self.response, format=self.format, banners=banners)
+        self.channel.update(self.head, bundle)
         for display_id in [*self.segments, *([self.tail] if self.tail else [])]:
             self.channel.update(display_id, {})
         self.segments, self.tail = [], None

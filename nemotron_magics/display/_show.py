@@ -62,10 +62,10 @@ def show_stream(
         live.consume(stream)
     except KeyboardInterrupt as exc:
         stream.close()  # first: the connection ends now, whatever rendering costs after
-        live.close()
+        live.close(banners=False)  # the raised StreamCancelled's line says it, once
         raise _cancelled(exc, response) from None
     except StreamError:
-        live.close()
+        live.close(banners=False)
         raise
     except BaseException:
         stream.close()
@@ -76,6 +76,13 @@ def show_stream(
     return response
 
 
+def _quiet_notes(response: Response) -> str | None:
+    """The notes a raised error does not already say (the stop and the error it says itself)."""
+    from ._bundle import notes
+
+    return "; ".join(text for _, text in notes(response, banners=False)) or None
+
+
 def _print_stream(stream: Stream) -> Response:
     printer = TerminalPrinter()
     response = stream.response
@@ -84,22 +91,27 @@ def _print_stream(stream: Stream) -> Response:
             printer.feed(event)
     except KeyboardInterrupt as exc:
         stream.close()
-        printer.close(response, note="stopped by the user; the partial answer is kept")
+        printer.close(response, note=_quiet_notes(response))
         raise _cancelled(exc, response) from None
-    except StreamError as exc:
-        printer.close(response, note=f"error: {exc}")
+    except StreamError:
+        printer.close(response, note=_quiet_notes(response))
         raise
     except BaseException:
         stream.close()
         if response.content or response.reasoning:
             printer.out.write("\n")
         raise
-    printer.close(response)
+    printer.close(response, note=_quiet_notes(response))
     return response
 
 
-def show(response: Response, *, format: str = "markdown", rich: bool | None = None) -> None:
-    """Display a finished response once (``--no-stream``, or a response kept from earlier)."""
+def show(
+    response: Response, *, format: str = "markdown", rich: bool | None = None, banners: bool = True
+) -> None:
+    """Display a finished response once (``--no-stream``, or a response kept from earlier).
+
+    ``banners=False`` when the caller raises the stop or the error next (it is said once).
+    """
     from ._bundle import mimebundle, notes
 
     check_format(format)
@@ -108,14 +120,14 @@ def show(response: Response, *, format: str = "markdown", rich: bool | None = No
     if rich:
         from IPython.display import display
 
-        display(mimebundle(response, format=format), raw=True)
+        display(mimebundle(response, format=format, banners=banners), raw=True)
         return
     printer = TerminalPrinter()
     if response.reasoning:
         printer.feed(ReasoningDelta(response.reasoning))
     if response.content:
         printer.feed(TextDelta(response.content))
-    note = "; ".join(text for _, text in notes(response)) or None
+    note = "; ".join(text for _, text in notes(response, banners=banners)) or None
     printer.close(response, note=note)
 
 

@@ -1,4 +1,9 @@
-"""Plain-text streaming for terminals: deltas print as they arrive, reasoning dimmed."""
+"""Plain-text streaming for terminals: deltas print as they arrive, reasoning dimmed.
+
+Everything from outside (model text, tool names and arguments, the model's name in the footer,
+a provider's error in a note) passes :func:`~.._terminal_text.terminal_safe` on its way out, so
+only the escape sequences written here, our own styling, reach the terminal as commands.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import TextIO
 
 from .._events import Event, ReasoningDelta, TextDelta, ToolCallDelta
 from .._response import Response
+from .._terminal_text import terminal_safe
 from ._summary import footer
 
 _DIM, _RESET, _CYAN, _YELLOW = "\x1b[2m", "\x1b[0m", "\x1b[36m", "\x1b[33m"
@@ -36,13 +42,13 @@ class TerminalPrinter:
         if type(event) is TextDelta:
             self._enter("answer")
             self._answered = True
-            self.out.write(event.text)
+            self.out.write(terminal_safe(event.text))
         elif type(event) is ReasoningDelta:
             self._enter("reasoning")
-            self.out.write(event.text)
+            self.out.write(terminal_safe(event.text))
         elif type(event) is ToolCallDelta and event.name:
             self._enter("tool")
-            label = f"→ tool call {event.name}"
+            label = f"→ tool call {terminal_safe(event.name)}"
             self.out.write(f"{_CYAN}{label}{_RESET}\n" if self.color else label + "\n")
         else:
             return
@@ -52,12 +58,13 @@ class TerminalPrinter:
         """Finish the answer: tool arguments, a note (stopped, error) if any, then the footer line."""
         if not self._answered and response.content:
             self._enter("answer")  # nothing streamed as answer: the server put it in the reasoning field
-            self.out.write(response.content)
+            self.out.write(terminal_safe(response.content))
         self._enter("footer")
         for call in response.tool_calls:
-            self.out.write(f"{call.name}({call.arguments_text})\n")
+            self.out.write(terminal_safe(f"{call.name}({call.arguments_text})") + "\n")
         if note:
+            note = terminal_safe(note)
             self.out.write(f"{_YELLOW}[{note}]{_RESET}\n" if self.color else f"[{note}]\n")
-        line = footer(response)
+        line = terminal_safe(footer(response))
         self.out.write(f"{_DIM}{line}{_RESET}\n" if self.color else line + "\n")
         self.out.flush()

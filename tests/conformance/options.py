@@ -8,15 +8,40 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, unquote
 
-from .faults import ERROR_EVENTS, ERROR_KINDS
+from .faults import ERROR_EVENTS, ERROR_KINDS, SHAPES
 
 # option name -> converter; unknown names are refused so a typo in a test fails loudly.
 OPTIONS: dict[str, type] = {
-    "split": int, "delay": float, "framing": str,
-    "fail": int, "status": int, "error": str, "retry_after": str, "style": str,
-    "reset": int, "drop": int, "reset_after": int, "stall": float, "after": int,
-    "truncate": int, "hangup": int, "partial": int, "malformed": int, "error_event": int, "error_style": str,
-    "model": str, "n": int, "r": int, "chars": int, "rchars": int, "chunk": int, "rate": float,
+    "split": int,
+    "delay": float,
+    "framing": str,
+    "fail": int,
+    "status": int,
+    "error": str,
+    "retry_after": str,
+    "style": str,
+    "reset": int,
+    "drop": int,
+    "reset_after": int,
+    "stall": float,
+    "after": int,
+    "truncate": int,
+    "hangup": int,
+    "partial": int,
+    "malformed": int,
+    "error_event": int,
+    "error_style": str,
+    "model": str,
+    "n": int,
+    "r": int,
+    "chars": int,
+    "rchars": int,
+    "chunk": int,
+    "rate": float,
+    "shape": str,
+    "pad": int,
+    "retry_after_ms": str,
+    "mb": int,
 }
 
 # alias -> (scenario it plays, default options); explicit options win over these defaults.
@@ -39,8 +64,9 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "bad_gateway": ("nvidia", {"error": "bad_gateway"}),
     "cloudflare_error": ("cloudflare_native", {"error": "cloudflare"}),
     "slow": ("long", {"chars": 4000, "rchars": 400, "rate": 2000.0}),
+    "trickle": ("nvidia", {"split": 1, "delay": 1.0}),
 }
-GENERATORS = ("big", "long")
+GENERATORS = ("big", "long", "giant")
 
 
 # --------------------------------------------------------------------------- option encoding
@@ -48,8 +74,9 @@ GENERATORS = ("big", "long")
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "framing": ("chunked", "length", "close"),
-    "style": ("nvidia", "openai", "openrouter"),
+    "style": ("nvidia", "openai", "openrouter", "text"),
     "error_style": tuple(ERROR_EVENTS),
+    "shape": tuple(SHAPES),
 }
 
 

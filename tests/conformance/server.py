@@ -50,10 +50,22 @@ Options (all scenarios)
 ``error_event=N``    after N events, an in-stream error; ``error_style`` = ``plain`` (default:
                      ``{"error": {"message", "code": 500}}`` then ``[DONE]``), ``vllm`` or ``openrouter``.
 ``model=M``          model id answered by ``GET …/models``.
+``shape=S``          one bad wire shape from ``faults.SHAPES``: a chunk of the wrong type inserted after 3
+                     events (``delta_string``, ``content_number``, ``choices_null`` …), a bad usage chunk, a
+                     numeric ``finish_reason``, a whole 200 body that is no completion (``html_page``,
+                     ``not_completion``, ``envelope_errors_string``), the stream mislabelled ``text/plain``
+                     (``sse_unlabelled``), or ``GET …/models`` ids that are not strings (``model_ids``).
+``pad=P``            the 401 body (``style=text``: a plain-text one) and the ``malformed`` event echo the
+                     bearer key after P filler characters, so a test can walk the key across every cut.
+``retry_after_ms=V`` send ``retry-after-ms: V`` with the error (verbatim: ``-5``, ``250``).
+``mb=M``             size of the ``giant`` line in MiB (default 300).
 
 Generators: ``big`` (``n`` content chunks, ``r`` reasoning chunks first; pre-rendered, sent in 1 MiB
 writes); ``long`` (``chars`` of Markdown answer, ``rchars`` of reasoning, ``chunk`` chars per delta,
 ``rate`` chars per second, 0 = unpaced).  ``slow`` is ``long`` with a small paced default.
+``giant``: a role chunk, ``Hello``, then one ``data:`` line of ``mb`` MiB that never ends (a bounded
+client fails early; the server writes it lazily). ``trickle`` plays ``nvidia`` one byte a second
+(``split=1,delay=1``).
 
 A POST whose JSON body does not say ``"stream": true`` gets the transcript folded into one
 ``chat.completion`` (wrapped in Cloudflare's v4 envelope on ``…/run/…``), as a real server would.
@@ -83,7 +95,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .faults import JSON_TYPE, apply_faults, error_response
+from .faults import JSON_TYPE, SHAPES, apply_faults, error_response, giant_line_events
 from .options import ALIASES, GENERATORS, decode_options, encode_options
 from .streams import (
     DEFAULT_MODEL,
@@ -170,8 +182,12 @@ class _Writer:
 
     def head(self, status: int, ctype: str, extra: dict[str, str], length: int | None) -> None:
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Status"
-        lines = [f"HTTP/1.1 {status} {phrase}", f"content-type: {ctype}", "server: nemotron-conformance",
-                 f"date: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())}"]
+        lines = [
+            f"HTTP/1.1 {status} {phrase}",
+            f"content-type: {ctype}",
+            "server: nemotron-conformance",
+            f"date: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())}",
+        ]
         if self.framing == "chunked":
             lines.append("transfer-encoding: chunked")
         elif self.framing == "length":
@@ -291,8 +307,12 @@ class ConformanceServer:
             return self
         self._stop.clear()
         self._httpd = _HTTPServer((self.host, self._port), self)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="conformance-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="conformance-server",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -399,8 +419,9 @@ class ConformanceServer:
         try:
             transcript_path(scenario)
         except KeyError:
-            raise ValueError(f"unknown conformance scenario {scenario!r}; "
-                             f"known: {ConformanceServer.scenarios()}") from None
+            raise ValueError(
+                f"unknown conformance scenario {scenario!r}; known: {ConformanceServer.scenarios()}"
+            ) from None
         return scenario, opts
 
     def _handle(self, h: _Handler) -> None:
@@ -416,9 +437,16 @@ class ConformanceServer:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        rec = RecordedRequest(method=h.command, path=h.path, api_path=api_path, scenario=scenario,
-                              options={}, headers={k.lower(): v for k, v in h.headers.items()}, body=body,
-                              raw_body=raw)
+        rec = RecordedRequest(
+            method=h.command,
+            path=h.path,
+            api_path=api_path,
+            scenario=scenario,
+            options={},
+            headers={k.lower(): v for k, v in h.headers.items()},
+            body=body,
+            raw_body=raw,
+        )
         generate = h.command == "POST" and (api_path.endswith("/completions") or "/run/" in api_path)
         with self._lock:
             self._seq += 1
@@ -433,23 +461,36 @@ class ConformanceServer:
                 rec.options = opts
                 base, opts = self._resolve(scenario, opts)
             except ValueError as exc:
-                self._simple(writer, 404, {"error": {"message": str(exc), "type": "conformance_error",
-                                                        "code": 404}})
+                self._simple(
+                    writer, 404, {"error": {"message": str(exc), "type": "conformance_error", "code": 404}}
+                )
                 rec.outcome = "complete"
                 return
             if generate:
                 self._generate(h, rec, base, opts, seq, api_path)
             elif h.command == "GET" and api_path.endswith("/models"):
                 model = opts.get("model") or self._model_of(base)
-                self._simple(writer, 200, {"object": "list", "data": [
-                    {"id": model, "object": "model", "created": 1773842000, "owned_by": "nvidia"}]})
+                data: list[Any] = [{"id": model, "object": "model", "created": 1773842000}]
+                shape = SHAPES.get(opts.get("shape", ""), ("",))
+                if shape[0] == "models":
+                    data = [m if isinstance(m, dict) else {"id": m, "object": "model"} for m in shape[1]]
+                self._simple(writer, 200, {"object": "list", "data": data})
                 rec.outcome = "complete"
             elif h.command == "GET" and api_path in ("/", "/health", "/v1/health"):
                 self._simple(writer, 200, {"status": "ok", "scenarios": self.scenarios()})
                 rec.outcome = "complete"
             else:
-                self._simple(writer, 404, {"error": {"message": f"no route for {h.command} {api_path}",
-                                                        "type": "not_found", "code": 404}})
+                self._simple(
+                    writer,
+                    404,
+                    {
+                        "error": {
+                            "message": f"no route for {h.command} {api_path}",
+                            "type": "not_found",
+                            "code": 404,
+                        }
+                    },
+                )
                 rec.outcome = "complete"
         except _ClientGone:
             rec.outcome = "client_disconnected"
@@ -473,8 +514,9 @@ class ConformanceServer:
             return DEFAULT_MODEL
         return all_expected().get(base, {}).get("model") or DEFAULT_MODEL
 
-    def _generate(self, h: _Handler, rec: RecordedRequest, base: str, opts: dict[str, Any], seq: int,
-                  api_path: str) -> None:
+    def _generate(
+        self, h: _Handler, rec: RecordedRequest, base: str, opts: dict[str, Any], seq: int, api_path: str
+    ) -> None:
         """Answer one generation request: connection faults first, then HTTP errors, then the body."""
         split, delay = int(opts.get("split", 0)), float(opts.get("delay", 0.0))
         extra = {"x-request-id": f"req-{seq:06d}"}
@@ -491,11 +533,17 @@ class ConformanceServer:
         failing = "fail" in opts or "status" in opts or "error" in opts
         if failing and rec.attempt <= opts.get("fail", 1 << 30):
             body = rec.body if isinstance(rec.body, dict) else {}
-            ctx = {"key": rec.bearer or "(none)", "model": body.get("model") or DEFAULT_MODEL,
-                   "style": opts.get("style")}
+            ctx = {
+                "key": rec.bearer or "(none)",
+                "model": body.get("model") or DEFAULT_MODEL,
+                "style": opts.get("style"),
+                "pad": opts.get("pad"),
+            }
             status, ctype, data = error_response(opts.get("status"), opts.get("error"), ctx)
             if "retry_after" in opts:
                 extra["retry-after"] = str(opts["retry_after"])
+            if "retry_after_ms" in opts:
+                extra["retry-after-ms"] = str(opts["retry_after_ms"])
             writer = _Writer(h.connection, self._stop, opts.get("framing", "length"), split, delay)
             writer.head(status, ctype, extra, len(data))
             writer.body(data)
@@ -504,11 +552,17 @@ class ConformanceServer:
             h.close_connection = writer.framing == "close"
             return
 
+        if base == "giant":
+            self._giant(h, rec, opts, extra, split, delay)
+            return
         full, weights, ctype = self._events(base, opts, rec, api_path)
-        streaming = ctype.startswith("text/event-stream")
-        writer = _Writer(h.connection, self._stop, opts.get("framing", "chunked" if streaming else "length"),
-                         split, delay)
-        events, weights, cut = apply_faults(full, weights, opts)
+        streaming = (
+            ctype.startswith("text/event-stream") or SHAPES.get(opts.get("shape", ""), ("",))[0] == "ctype"
+        )
+        writer = _Writer(
+            h.connection, self._stop, opts.get("framing", "chunked" if streaming else "length"), split, delay
+        )
+        events, weights, cut = apply_faults(full, weights, opts, {"key": rec.bearer or "(none)"})
         # An aborted body announces its full length, so a length-framed client sees it incomplete.
         declared = sum(map(len, full if cut in ("hangup", "stall", "reset_after") else events))
         if cut is not None and writer.framing != "close":
@@ -528,19 +582,50 @@ class ConformanceServer:
             writer.rst()
         elif cut not in ("hangup", "stall"):
             writer.end()
-        rec.outcome = {None: "complete", "truncate": "truncated", "hangup": "hangup", "stall": "stalled",
-                       "reset_after": "reset"}[cut]
+        rec.outcome = {
+            None: "complete",
+            "truncate": "truncated",
+            "hangup": "hangup",
+            "stall": "stalled",
+            "reset_after": "reset",
+        }[cut]
         h.close_connection = cut is not None or writer.framing == "close"
 
-    def _events(self, base: str, opts: dict[str, Any], rec: RecordedRequest,
-                api_path: str) -> tuple[list[bytes], list[int], str]:
+    def _giant(
+        self,
+        h: _Handler,
+        rec: RecordedRequest,
+        opts: dict[str, Any],
+        extra: dict[str, str],
+        split: int,
+        delay: float,
+    ) -> None:
+        """A good start, then one line of ``mb`` MiB (default 300) with no newline, written lazily."""
+        extra["connection"] = "close"
+        writer = _Writer(h.connection, self._stop, opts.get("framing", "chunked"), split, delay)
+        writer.head(200, SSE_TYPE, extra, None)
+        for piece in giant_line_events(int(opts.get("mb", 300))):
+            writer.body(piece)
+        writer.end()
+        rec.outcome = "complete"
+        h.close_connection = True
+
+    def _events(
+        self, base: str, opts: dict[str, Any], rec: RecordedRequest, api_path: str
+    ) -> tuple[list[bytes], list[int], str]:
         """The response as a list of events (for faults), their pacing weights, and its content type."""
+        shape = SHAPES.get(opts.get("shape", ""), ("",))
+        if shape[0] == "body":
+            return [shape[2]], [0], shape[1]
         if base == "big":
             body = big_body(int(opts.get("n", 200_000)), int(opts.get("r", 0)))
             events, weights, ctype = [body], [0], SSE_TYPE
         elif base == "long":
-            pairs = long_events(int(opts.get("chars", 100_000)), int(opts.get("rchars", 0)),
-                                max(1, int(opts.get("chunk", 24))))
+            pairs = long_events(
+                int(opts.get("chars", 100_000)),
+                int(opts.get("rchars", 0)),
+                max(1, int(opts.get("chunk", 24))),
+            )
             events, weights, ctype = [e for e, _ in pairs], [w for _, w in pairs], SSE_TYPE
         else:
             path = transcript_path(base)
@@ -555,6 +640,8 @@ class ConformanceServer:
             if "/run/" in api_path:
                 folded = {"result": folded, "success": True, "errors": [], "messages": []}
             return [json.dumps(folded, ensure_ascii=False).encode()], [0], JSON_TYPE
+        if shape[0] == "ctype":
+            ctype = shape[1]
         return events, weights, ctype
 
 
@@ -568,9 +655,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--url-file", help="also write the URL to this file")
-    parser.add_argument("command", nargs=argparse.REMAINDER,
-                        help="after --: a command to run with NEMOTRON_CONFORMANCE_URL set; the server stops "
-                             "when it exits")
+    parser.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        help="after --: a command to run with NEMOTRON_CONFORMANCE_URL set; the server stops when it exits",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     server = ConformanceServer(args.host, args.port).start()
     os.environ[ENV_VAR] = server.url

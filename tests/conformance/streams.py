@@ -99,8 +99,10 @@ def fold_stream(data: bytes) -> dict[str, Any]:
                 slot = details.setdefault(item.get("index", 0), {**item, "text": ""})
                 slot["text"] += item.get("text") or ""
             for item in delta.get("tool_calls") or []:
-                call = calls.setdefault(item["index"], {"id": None, "type": "function",
-                                                        "function": {"name": None, "arguments": ""}})
+                call = calls.setdefault(
+                    item["index"],
+                    {"id": None, "type": "function", "function": {"name": None, "arguments": ""}},
+                )
                 call["id"] = item.get("id") or call["id"]
                 fn = item.get("function") or {}
                 call["function"]["name"] = fn.get("name") or call["function"]["name"]
@@ -115,31 +117,66 @@ def fold_stream(data: bytes) -> dict[str, Any]:
         message["reasoning_details"] = [details[i] for i in sorted(details)]
     if calls:
         message["tool_calls"] = [calls[i] for i in sorted(calls)]
-    return {"id": head.get("id"), "object": "chat.completion", "created": head.get("created"),
-            "model": head.get("model"),
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-            "usage": usage}
+    return {
+        "id": head.get("id"),
+        "object": "chat.completion",
+        "created": head.get("created"),
+        "model": head.get("model"),
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "usage": usage,
+    }
 
 
 # --------------------------------------------------------------------------- generated streams
 
 
 def _chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
-    obj = {"id": cid, "object": "chat.completion.chunk", "created": 1773842000, "model": model,
-           "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+    obj = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": 1773842000,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
     return b"data: " + json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
 
 
 def _usage(cid: str, model: str, prompt: int, completion: int, reasoning: int) -> bytes:
-    usage = {"prompt_tokens": prompt, "total_tokens": prompt + completion, "completion_tokens": completion,
-             "completion_tokens_details": {"reasoning_tokens": reasoning}}
-    obj = {"id": cid, "object": "chat.completion.chunk", "created": 1773842000, "model": model, "choices": [],
-           "usage": usage}
+    usage = {
+        "prompt_tokens": prompt,
+        "total_tokens": prompt + completion,
+        "completion_tokens": completion,
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    }
+    obj = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": 1773842000,
+        "model": model,
+        "choices": [],
+        "usage": usage,
+    }
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
 
-_BIG_WORDS = (" The", " model", " streams", " one", " token", " per", " chunk", " and", " the", " client",
-              " must", " keep", " up", " with", " it", ".")
+_BIG_WORDS = (
+    " The",
+    " model",
+    " streams",
+    " one",
+    " token",
+    " per",
+    " chunk",
+    " and",
+    " the",
+    " client",
+    " must",
+    " keep",
+    " up",
+    " with",
+    " it",
+    ".",
+)
 _BIG_THOUGHTS = (" Let", " me", " think", " about", " this", " carefully", ".", " Then", " answer", ".")
 
 
@@ -168,12 +205,14 @@ def big_body(n: int, r: int = 0) -> bytes:
     return b"".join(parts)
 
 
-_PROSE = " ".join([
-    "hybrid Mamba layers keep a fixed-size state while attention layers look back over the whole",
-    "context so the model recalls distant facts without paying quadratic cost for every token",
-    "a latent mixture of experts routes each token to a few experts and leaves the rest idle",
-    "which is why a 120B model runs with the speed of a 12B one — naïve estimates miss this",
-]).split()
+_PROSE = " ".join(
+    [
+        "hybrid Mamba layers keep a fixed-size state while attention layers look back over the whole",
+        "context so the model recalls distant facts without paying quadratic cost for every token",
+        "a latent mixture of experts routes each token to a few experts and leaves the rest idle",
+        "which is why a 120B model runs with the speed of a 12B one — naïve estimates miss this",
+    ]
+).split()
 
 
 def _sentence(i: int) -> str:
@@ -187,12 +226,13 @@ def _paragraph(i: int, sentences: int = 4) -> str:
 
 
 def _section(k: int) -> str:
-    parts = [f"## {k}. {_PROSE[k % len(_PROSE)].capitalize()} and {_PROSE[(k * 3) % len(_PROSE)]}",
-             _paragraph(k),
-             f"- **{_PROSE[k % 40]}**: {_sentence(k)}\n- `{_PROSE[(k + 7) % 40]}` keeps {k} states\n"
-             f"  - nested item {k}.1\n- plain item with *emphasis*",
-             f"```python\ndef step_{k}(x: int) -> int:\n    \"\"\"Section {k}.\"\"\"\n"
-             f"    return x * {k} + 1\n```"]
+    parts = [
+        f"## {k}. {_PROSE[k % len(_PROSE)].capitalize()} and {_PROSE[(k * 3) % len(_PROSE)]}",
+        _paragraph(k),
+        f"- **{_PROSE[k % 40]}**: {_sentence(k)}\n- `{_PROSE[(k + 7) % 40]}` keeps {k} states\n"
+        f"  - nested item {k}.1\n- plain item with *emphasis*",
+        f'```python\ndef step_{k}(x: int) -> int:\n    """Section {k}."""\n    return x * {k} + 1\n```',
+    ]
     if k % 3 == 0:
         parts.append(f"| layer | count |\n|---|---|\n| mamba | {k * 4} |\n| attention | {k} |")
     parts.append(_paragraph(k + 1000, 3))

@@ -1,0 +1,1 @@
+"""What a person sees: a real JupyterLab in a real Chromium (Debian's), driven by Playwright."""
