@@ -35,6 +35,7 @@ from ._errors import (
 )
 from ._events import Event
 from ._normalise import Normaliser
+from ._process import served_models
 from ._providers import Provider, get_provider, require_key, resolve_provider
 from ._response import Response
 
@@ -114,12 +115,9 @@ class _Resolver:
                 return self._models[base_url]
             headers = {"Authorization": f"Bearer {key}"} if key else {}
             try:
-                r = httpx.get(f"{base_url}/models", headers=headers, timeout=settings.connect_timeout)
-                ids = [m["id"] for m in r.json().get("data", [])] if r.status_code == 200 else []
+                ids = served_models(base_url, headers=headers, timeout=settings.connect_timeout) or []
             except httpx.TransportError as exc:
                 raise transport.connect_error(get_provider("local"), base_url, exc) from None
-            except (ValueError, KeyError, TypeError, AttributeError):
-                ids = []
             found = next((i for i in ids if "nemotron" in i.lower()), ids[0] if ids else LOCAL_FALLBACK_MODEL)
             self._models[base_url] = found
             return found
