@@ -45,6 +45,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("PROVIDERS", "Provider", "get_provider", "resolve_provider"), "._providers"),
     **dict.fromkeys(("Response", "StructuredOutputError", "Timings", "ToolCall"), "._response"),
     "Session": ".session",
+    **dict.fromkeys(("Server", "serve", "servers"), "._serve._server"),
+    **dict.fromkeys(("GPU", "Recommendation", "gpus", "recommend"), "._serve._gpus"),
 }
 
 if TYPE_CHECKING:
@@ -73,6 +75,8 @@ if TYPE_CHECKING:
     from ._events import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
     from ._providers import PROVIDERS, Provider, get_provider, resolve_provider
     from ._response import Response, StructuredOutputError, Timings, ToolCall
+    from ._serve._gpus import GPU, Recommendation, gpus, recommend
+    from ._serve._server import Server, serve, servers
     from .session import Session
 
 
@@ -103,6 +107,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "GPU",
     "PROVIDERS",
     "AsyncClient",
     "AsyncStream",
@@ -124,7 +129,9 @@ __all__ = [
     "ProviderError",
     "RateLimited",
     "ReasoningDelta",
+    "Recommendation",
     "Response",
+    "Server",
     "ServerError",
     "Session",
     "Settings",
@@ -143,7 +150,11 @@ __all__ = [
     "configure",
     "default_client",
     "get_provider",
+    "gpus",
+    "recommend",
     "resolve_provider",
+    "serve",
+    "servers",
     "settings",
     "stream",
 ]
