@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 
 from .._errors import ConfigurationError
@@ -62,11 +63,15 @@ class Ollama(Recipe):
         )
 
     def build(self, req: Request, version: Version | None) -> Plan:
+        if req.extra_args:
+            raise ConfigurationError(
+                "ollama serve takes no engine flags: set its OLLAMA_* variables with %env before serving"
+            )
         tag, notes = self.tag(req.checkpoint)
         env = {"OLLAMA_HOST": f"{req.host}:{req.port}"}
         if req.context is not None:
             env["OLLAMA_CONTEXT_LENGTH"] = str(req.context)
-        argv = [shutil.which("ollama") or "ollama", "serve", *req.extra_args]
+        argv = [shutil.which("ollama") or "ollama", "serve"]
         return Plan(
             self.name,
             argv,
@@ -98,9 +103,16 @@ class NIM(Recipe):
             env_flags += ["-e", f"NIM_TENSOR_PARALLEL_SIZE={req.tp}"]
         if req.context is not None:
             env_flags += ["-e", f"NIM_MAX_MODEL_LEN={req.context}"]
+        # Engine flags (MTP, the user's extra args) reach the vLLM inside the container through one variable.
+        passthrough = list(req.extra_args)
         if req.mtp:
-            spec = json.dumps({"method": "mtp", "num_speculative_tokens": 3})
-            env_flags += ["-e", f"NIM_PASSTHROUGH_ARGS=--speculative-config '{spec}'"]
+            passthrough = [
+                "--speculative-config",
+                json.dumps({"method": "mtp", "num_speculative_tokens": 3}),
+                *passthrough,
+            ]
+        if passthrough:
+            env_flags += ["-e", f"NIM_PASSTHROUGH_ARGS={shlex.join(passthrough)}"]
         if os.environ.get("NGC_API_KEY"):
             env_flags += ["-e", "NGC_API_KEY"]  # passed by name: the key stays off the command line
         cache = os.path.expanduser("~/.cache/nim")
@@ -109,7 +121,7 @@ class NIM(Recipe):
             "--gpus", "all", "--shm-size", "16GB",
             "-p", f"{req.host}:{req.port}:8000",
             "-v", f"{cache}:/opt/nim/.cache",
-            *env_flags, *req.extra_args, image,
+            *env_flags, image,
         ]  # fmt: skip
         served = _NIM_SERVED.get(cp.family, "")
         return Plan(self.name, argv, stop_argv=(argv[0], "stop", container), served_model=served)

@@ -288,7 +288,7 @@ def serve(
                 if wait and not server.ready():  # a kernel that died while it loaded
                     server.wait(timeout, progress)
                 return server.register() if register else server
-        _check_fit(recipe, checkpoint, tp, found, rec, check_gpus)
+        _check_fit(recipe, checkpoint, tp, found, rec, check_gpus, model is not None)
         if not recipe.installed():
             raise EngineUnavailable(f"{recipe.name} is not installed: {recipe.install_hint}")
     chosen = port or (_DRY_RUN_PORT if dry_run else _process.free_port())
@@ -343,7 +343,13 @@ def _launch(server: Server, *, wait: bool, timeout: float, register: bool, progr
 
 
 def _check_fit(
-    recipe: Recipe, cp: Checkpoint, tp: int | None, found: tuple[GPU, ...], rec: Recommendation, check: bool
+    recipe: Recipe,
+    cp: Checkpoint,
+    tp: int | None,
+    found: tuple[GPU, ...],
+    rec: Recommendation,
+    check: bool,
+    user_model: bool,
 ) -> None:
     """Refuse what cannot run here, saying what can: no GPU, NVFP4 off Blackwell, too little memory."""
     if not check or not recipe.needs_gpu:
@@ -354,12 +360,19 @@ def _check_fit(
         raise EngineUnavailable(
             f"{recipe.name} needs an NVIDIA GPU and found {describe(found)}. {rec.message()}"
         )
+    if not user_model and not rec.fits:
+        raise EngineUnavailable(f"Nothing for {recipe.name} to serve here. {rec.message()}")
     if cp.precision == "NVFP4" and not all(g.blackwell for g in found):
         raise EngineUnavailable(
             f"{cp.label} needs Blackwell GPUs (compute 10.x); here: {describe(found)}. {rec.message()}"
         )
+    want = tp or default_tp(cp)
+    if want > len(found):
+        raise EngineUnavailable(
+            f"TP {want} for {cp.label} needs {want} GPUs; found {describe(found)}. {rec.message()}"
+        )
     floor = FLOORS_GB.get((cp.family, cp.precision))
-    used = found[: tp or default_tp(cp)]
+    used = found[:want]
     if floor is not None and sum(g.memory_gb for g in used) < floor:
         raise EngineUnavailable(
             f"{cp.label} needs {floor:.0f} GB of GPU memory; TP {len(used)} here gives "
