@@ -139,13 +139,16 @@ def log_tail(path: pathlib.Path | str, lines: int = 40) -> str:
 _ERROR_MARKERS = re.compile(r"error|exception|traceback|failed|fatal|segmentation|no such|not found", re.I)
 
 
+_TRACEBACK_HEAD = re.compile(r"\s*Traceback \(most recent call last\):\s*$")
+
+
 def log_summary(log: str, lines: int = 3) -> str:
     """The lines of a server log that explain a failure, joined into one line for an error message.
 
     Errors first (a bind error, a Python exception, a load failure), since the shutdown chatter
     that follows them would otherwise fill the tail; else the last lines.
     """
-    kept = [line.strip() for line in log.splitlines() if line.strip()]
+    kept = [line.strip() for line in log.splitlines() if line.strip() and not _TRACEBACK_HEAD.match(line)]
     errors = [line for line in kept if _ERROR_MARKERS.search(line)]
     return " | ".join((errors or kept)[-lines:])[-600:]
 

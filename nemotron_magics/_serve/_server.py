@@ -104,6 +104,8 @@ class Server:
         began = time.monotonic()
         ids = self._process.wait_ready(began + timeout, status if progress is not False else None)
         if ids is None:
+            if progress is not False and hasattr(status, "finish"):
+                status.finish(f"✗ {self.name} did not start: see the error below")
             self._fail(timeout)
         for step in self.after_ready:
             self._run_step(step)
