@@ -33,7 +33,7 @@ from ._tables import Table, chats_table, providers_table, usage_table
 # --------------------------------------------------------------------------- the magics
 
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")
-LINE_COMMANDS = ("providers", "config", "chats", "reset", "usage", "serve", "gpus", "help")
+LINE_COMMANDS = ("providers", "config", "chats", "reset", "usage", "help", "serve", "gpus")
 
 LINE_HELP = """%nemotron COMMAND — look at and change the notebook's Nemotron setup.
 
