@@ -309,7 +309,7 @@ def serve(
     server = _server_for(name, checkpoint, plan, notes, chosen, dry_run)
     if dry_run:
         return server
-    getattr(recipe, "check", lambda _req: None)(req)
+    recipe.check(req)
     return _launch(server, wait=wait, timeout=timeout, register=register, progress=progress)
 
 

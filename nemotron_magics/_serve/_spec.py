@@ -148,6 +148,9 @@ class Recipe:
     def default_checkpoint(self) -> Checkpoint:
         return hf_checkpoint("super", "FP8")
 
+    def check(self, req: Request) -> None:
+        """What can be refused before starting (a missing local file); nothing by default."""
+
     def plan(self, req: Request, version: Version | None = None) -> Plan:
         cp = req.checkpoint
         if cp.precision not in self.precisions:
