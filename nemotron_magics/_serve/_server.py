@@ -13,7 +13,7 @@ import os
 import pathlib
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,8 @@ from ._progress import LiveStatus
 from ._recipes import get_recipe
 from ._spec import Checkpoint, Plan, Recipe, Request, default_tp, parse_checkpoint
 
+#: A callable given (seconds waited, last log line); None for the live status line; False for silence.
+ProgressArg = Callable[[float, str], None] | bool | None
 DEFAULT_TIMEOUT = 1800.0  # loading a 120B checkpoint from a cold disk takes minutes
 _DRY_RUN_PORT = 8000
 
@@ -93,29 +95,31 @@ class Server:
         p.text(str(self))
 
     # -- running it --------------------------------------------------------------
-    def wait(self, timeout: float = DEFAULT_TIMEOUT, progress: Any = None) -> Server:
+    def wait(self, timeout: float = DEFAULT_TIMEOUT, progress: ProgressArg = None) -> Server:
         """Block until it answers, then run its after-ready steps; one-line error with the log tail if not."""
         if self.dry_run or self._process is None:
             raise ConfigurationError(
                 f"{self.name} is a dry run: nothing to wait for; serve it without dry_run"
             )
         label = pathlib.Path(self.model).name if self.model.lower().endswith(".gguf") else self.model
-        status = progress if progress is not None else LiveStatus(f"{self.name} loading {label}")
+        live = LiveStatus(f"{self.name} loading {label}") if progress is None or progress is True else None
+        tick = live if live is not None else (progress if callable(progress) else None)
         began = time.monotonic()
-        ids = self._process.wait_ready(began + timeout, status if progress is not False else None)
+        ids = self._process.wait_ready(began + timeout, tick)
         if ids is None:
-            if progress is not False and hasattr(status, "finish"):
-                status.finish(f"✗ {self.name} did not start: see the error below")
+            if live is not None:
+                live.finish(f"✗ {self.name} did not start: see the error below")
             self._fail(timeout)
         for step in self.after_ready:
+            if live is not None:
+                live(time.monotonic() - began, f"running {_process.shell_join(step)}")
             self._run_step(step)
             ids = _process.probe(self.url) or ids
         self.served_model = _pick_model(ids or [], self.served_model)
         _record_of(self).save()
-        if progress is not False and hasattr(status, "finish"):
-            status.finish(
-                f"✓ {self.name} ready in {time.monotonic() - began:.1f} s at {self.url} ({self.served_model})"
-            )
+        if live is not None:
+            took = time.monotonic() - began
+            live.finish(f"✓ {self.name} ready in {took:.1f} s at {self.url} ({self.served_model})")
         return self
 
     def _fail(self, timeout: float) -> None:
@@ -263,7 +267,7 @@ def serve(
     timeout: float = DEFAULT_TIMEOUT,
     register: bool = True,
     check_gpus: bool = True,
-    progress: Any = None,
+    progress: ProgressArg = None,
 ) -> Server:
     """Serve Nemotron locally with ``engine`` (vllm, sglang, trtllm, llamacpp, ollama, nim).
 
@@ -322,7 +326,7 @@ def _server_for(name: str, cp: Checkpoint, plan: Plan, notes: list[str], port: i
     )  # fmt: skip
 
 
-def _launch(server: Server, *, wait: bool, timeout: float, register: bool, progress: Any) -> Server:
+def _launch(server: Server, *, wait: bool, timeout: float, register: bool, progress: ProgressArg) -> Server:
     for path, text in server.files.items():
         pathlib.Path(path).write_text(text)
     server.log_path = _process.state_dir() / f"{server.name}.log"
