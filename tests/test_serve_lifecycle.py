@@ -169,9 +169,19 @@ def test_the_python_handle_two_servers_at_once(state: Path) -> None:
     assert first.wait(timeout=90, progress=False) is first
     assert first.ready()
     first.register()
-    second = serve("llamacpp", model=gguf, port=free_port(), progress=False, register=False)
+    ticks: list[tuple[float, str]] = []
+    second = serve(
+        "llamacpp",
+        model=gguf,
+        port=free_port(),
+        progress=lambda s, line: ticks.append((s, line)),
+        register=False,
+    )
     try:
         assert second.port != first.port and second.ready()
+        assert ticks and all(
+            isinstance(s, float) and isinstance(line, str) for s, line in ticks
+        )  # while loading
         assert {s.name for s in servers()} == {first.name, second.name}
         assert settings.base_url == first.url  # register=False left the first one as local
         with pytest.raises(ConfigurationError, match="2 servers run: name one of"):
