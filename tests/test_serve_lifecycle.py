@@ -189,6 +189,8 @@ def test_the_python_handle_two_servers_at_once(state: Path) -> None:
         assert "Uvicorn running on" in first.logs(200) or "uvicorn" in first.logs(200).lower()
         same = serve("llamacpp", model=gguf, port=second.port)
         assert same.reused and same.pid == second.pid
+        with pytest.raises(ConfigurationError, match=r"already serves .* with other flags: stop it first"):
+            serve("llamacpp", model=gguf, context=2048)  # the same model, other flags: never silently reused
     finally:
         second.stop()
         first.stop()

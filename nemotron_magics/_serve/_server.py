@@ -283,38 +283,61 @@ def serve(
         raise ConfigurationError(f"--tp must be a positive number of GPUs, got {tp}")
     found = tuple(gpus())
     checkpoint, tp, notes, rec = _choose(recipe, model, tp, found)
+    version = recipe.version()
+
+    def request(port: int, name: str) -> Request:
+        return Request(
+            checkpoint,
+            port,
+            tp=tp,
+            context=context,
+            mtp=mtp,
+            extra_args=tuple(extra_args),
+            gpus=found,
+            name=name,
+        )
+
     if not dry_run:
-        for server in servers():
-            if (
-                server.engine == recipe.name
-                and server.model == checkpoint.name
-                and port in (None, server.port)
-            ):
-                server.reused = True
-                if wait and not server.ready():  # a kernel that died while it loaded
-                    server.wait(timeout, progress)
-                return server.register() if register else server
+        running = _running(
+            recipe, checkpoint, port, lambda s: recipe.plan(request(s.port, s.name), version).argv
+        )
+        if running is not None:
+            if wait and not running.ready():  # a kernel that died while it loaded
+                running.wait(timeout, progress)
+            return running.register() if register else running
         _check_fit(recipe, checkpoint, tp, found, rec, check_gpus, model is not None)
         if not recipe.installed():
             raise EngineUnavailable(f"{recipe.name} is not installed: {recipe.install_hint}")
     chosen = port or (_DRY_RUN_PORT if dry_run else _process.free_port())
     name = f"{recipe.name}-{chosen}"
-    req = Request(
-        checkpoint,
-        chosen,
-        tp=tp,
-        context=context,
-        mtp=mtp,
-        extra_args=tuple(extra_args),
-        gpus=found,
-        name=name,
-    )
-    plan = recipe.plan(req, recipe.version())
+    req = request(chosen, name)
+    plan = recipe.plan(req, version)
     server = _server_for(name, checkpoint, plan, notes, chosen, dry_run)
     if dry_run:
         return server
     recipe.check(req)
     return _launch(server, wait=wait, timeout=timeout, register=register, progress=progress)
+
+
+def _running(
+    recipe: Recipe, cp: Checkpoint, port: int | None, command_for: Callable[[Server], list[str]]
+) -> Server | None:
+    """The server a new kernel should attach to: same engine, model and command (port included).
+
+    The same model with other flags is not silently handed back: stopping it, or another port,
+    is the user's call.
+    """
+    for server in servers():
+        if server.engine != recipe.name or server.model != cp.name or port not in (None, server.port):
+            continue
+        if command_for(server) != server.command:
+            raise ConfigurationError(
+                f"{server.name} already serves {cp.name} with other flags: stop it first "
+                f"(%nemotron serve stop {server.name}), or pass --port for a second server"
+            )
+        server.reused = True
+        return server
+    return None
 
 
 def _server_for(name: str, cp: Checkpoint, plan: Plan, notes: list[str], port: int, dry_run: bool) -> Server:
