@@ -444,8 +444,12 @@ class Record:
             self.path.unlink()
 
 
-def records() -> list[Record]:
-    """The detached servers still running, oldest first; records of dead ones are removed."""
+def records(*, include_exited: bool = False) -> list[Record]:
+    """The detached servers still running, oldest first; with ``include_exited`` the crashed ones too.
+
+    A record outlives its server until someone looks (``%nemotron serve status``) or stops it, so
+    the log of a server that died while no kernel watched can still be read.
+    """
     found: list[Record] = []
     fields = {f.name for f in dataclasses.fields(Record)}
     for path in sorted(state_dir().glob("*.json")):
@@ -454,10 +458,8 @@ def records() -> list[Record]:
             record = Record(**{k: v for k, v in data.items() if k in fields})
         except (OSError, ValueError, TypeError):
             continue
-        if record.alive():
+        if include_exited or record.alive():
             found.append(record)
-        else:
-            record.forget()
     return sorted(found, key=lambda r: r.started)
 
 

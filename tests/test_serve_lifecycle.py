@@ -9,7 +9,9 @@ own state directory (``NEMOTRON_SERVE_DIR``), which kernels inherit.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 from nemotron_magics import ConfigurationError, EngineUnavailable, settings
 from nemotron_magics._embedded import gguf_path
 from nemotron_magics._process import free_port, pid_alive, records
+from nemotron_magics._serve._magic import status_table
 from nemotron_magics._serve._server import find, serve, servers
 from tests.kernels import ROOT, Kernel
 
@@ -31,7 +34,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A state dir of this test's own; whatever a test leaves running is stopped afterwards."""
     monkeypatch.setenv("NEMOTRON_SERVE_DIR", str(tmp_path))
     yield tmp_path
-    for record in records():
+    for record in records(include_exited=True):
         record.supervised().stop(grace=5)
         record.forget()
 
@@ -198,3 +201,17 @@ def test_the_python_handle_two_servers_at_once(state: Path) -> None:
     assert not first.ready() and not second.ready()
     assert _wait_gone(first.pid or 0) and _wait_gone(second.pid or 0)
     assert servers() == []
+
+
+def test_a_server_that_dies_on_its_own_keeps_its_log_until_looked_at(state: Path) -> None:
+    server = serve("llamacpp", model=str(gguf_path()), progress=False)
+    assert server.pid is not None
+    os.kill(server.pid, signal.SIGKILL)
+    assert _wait_gone(server.pid)
+    assert servers() == []  # not running: never handed out to a new serve() or a cell
+    table = str(status_table())
+    assert f"{server.name}" in table and "exited" in table and "Exited on their own" in table
+    gone = find(server.name)
+    assert "llama" in gone.logs(200).lower()  # what it printed before it died
+    gone.stop()
+    assert records(include_exited=True) == [] and settings.provider is None

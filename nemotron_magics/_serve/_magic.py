@@ -157,10 +157,13 @@ def _stop(rest: list[str], configurable: Any) -> None:
 
     if len(rest) > 1:
         raise UsageError(f"%nemotron serve stop takes one NAME (or all), got {' '.join(rest)!r}")
-    targets = servers() if rest == ["all"] else [_found(find, rest[0] if rest else None)]
+    targets = servers(include_exited=True) if rest == ["all"] else [_found(find, rest[0] if rest else None)]
     for server in targets:
-        was_local = server.registered()
+        was_local, exited = server.registered(), not server.alive()
         server.stop()
+        if exited:
+            print(f"nemotron: forgot {server.name} (it had exited; its log is removed)")
+            continue
         if was_local:
             _register(configurable, None, None)
         print(f"nemotron: stopped {server.name}" + (" (it was the local provider)" if was_local else ""))
@@ -180,30 +183,28 @@ def _found(find: Any, name: str | None) -> Any:
 def status_table() -> Table:
     from ._server import servers
 
-    rows = []
-    for s in servers():
-        state = "ready" if s.ready() else "starting" if s.alive() else "stopped"
-        up = _duration(time.time() - s.started) if s.started else ""
-        rows.append(
-            [
-                s.name,
-                s.engine,
-                s.served_model or s.model,
-                s.url,
-                s.pid,
-                state,
-                up,
-                s.log_path,
-                "← local" * s.registered(),
-            ]
+    rows, exited = [], []
+    for s in servers(include_exited=True):
+        state = "ready" if s.ready() else "starting" if s.alive() else "exited"
+        if state == "exited":
+            exited.append(s.name)
+        up = _duration(time.time() - s.started) if s.started and state != "exited" else ""
+        local = "← local" if s.registered() else ""
+        rows.append([s.name, s.engine, s.served_model or s.model, s.url, s.pid, state, up, s.log_path, local])
+    if not rows:
+        note = "No server is running: start one with %nemotron serve ENGINE (%nemotron serve help)."
+    else:
+        note = "Logs: %nemotron serve logs NAME; stop: %nemotron serve stop NAME."
+    if exited:
+        note += (
+            f" Exited on their own: {', '.join(exited)} (read why with %nemotron serve logs NAME; "
+            "%nemotron serve stop NAME forgets it)."
         )
     return Table(
         "Nemotron servers",
         ["name", "engine", "model", "URL", "pid", "state", "up", "log", "provider"],
         rows,
-        note="Logs: %nemotron serve logs NAME; stop: %nemotron serve stop NAME."
-        if rows
-        else "No server is running: start one with %nemotron serve ENGINE (%nemotron serve help).",
+        note=note,
     )
 
 

@@ -208,14 +208,20 @@ def _pick_model(ids: Sequence[str], hint: str) -> str:
     return next((i for i in ids if "nemotron" in i.lower()), ids[0] if ids else hint)
 
 
-def servers() -> list[Server]:
-    """The servers running now that ``serve()`` started, in this kernel or an earlier one."""
-    return [_from_record(r) for r in _process.records()]
+def servers(*, include_exited: bool = False) -> list[Server]:
+    """The servers running now that ``serve()`` started, in this kernel or an earlier one.
+
+    ``include_exited`` adds those that died on their own (their logs say why; ``.stop()`` forgets them).
+    """
+    return [_from_record(r) for r in _process.records(include_exited=include_exited)]
 
 
 def find(name: str | None = None) -> Server:
-    """One running server by name (or engine, when only one of it runs); the only one without a name."""
-    running = servers()
+    """One server by name (or engine, when only one of it runs); the only one without a name.
+
+    Servers that exited count too: their logs are what a user wants to read.
+    """
+    running = servers(include_exited=True)
     if not running:
         raise ConfigurationError("No server is running: start one with %nemotron serve ENGINE")
     if name is None:
