@@ -84,7 +84,10 @@ class Ollama(Recipe):
 
 class NIM(Recipe):
     name = "nim"
-    install_hint = "install Docker and the NVIDIA Container Toolkit; the image is pulled by docker run"
+    install_hint = (
+        "install Docker and the NVIDIA Container Toolkit; docker run then pulls the image "
+        "(nvcr.io/nim/nvidia/nemotron-3-super-120b-a12b:3.0.0, public, no login)"
+    )
 
     def installed(self) -> bool:
         return shutil.which("docker") is not None
