@@ -327,15 +327,16 @@ def test_the_command_for_each_engine_and_checkpoint(engine: str, checkpoint: str
     assert "--swap-space" not in plan.argv  # vLLM's V1 engine rejects it
 
 
-@pytest.mark.parametrize("checkpoint", CHECKPOINTS)
-@pytest.mark.parametrize("engine", list(BASE))
-@pytest.mark.parametrize("option", list(OPTIONS))
+#: Every engine x checkpoint the engine serves (the refused ones are checked above), x every option.
+SERVED = [(e, cp, o) for o in OPTIONS for e in BASE for cp in CHECKPOINTS if isinstance(BASE[e][cp], str)]
+
+
+@pytest.mark.parametrize(("engine", "checkpoint", "option"), SERVED)
 def test_each_option_changes_exactly_its_flags(
     engine: str, checkpoint: str, option: str, state: Path
 ) -> None:
     base = BASE[engine][checkpoint]
-    if isinstance(base, tuple):
-        return  # refused whatever the options: the test above checks the refusal
+    assert isinstance(base, str)
     kwargs, per_engine = OPTIONS[option]
     want = per_engine[engine]
     if isinstance(want, tuple):
