@@ -47,6 +47,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("PROVIDERS", "Provider", "get_provider", "resolve_provider"), "._providers"),
     **dict.fromkeys(("Response", "StructuredOutputError", "Timings", "ToolCall"), "._response"),
     "Session": ".session",
+    **dict.fromkeys(("Server", "serve", "servers"), "._serve._server"),
+    **dict.fromkeys(("GPU", "Recommendation", "gpus", "recommend"), "._serve._gpus"),
 }
 
 if TYPE_CHECKING:
@@ -75,6 +77,8 @@ if TYPE_CHECKING:
     from ._events import Event, Finish, ReasoningDelta, Retrying, TextDelta, ToolCallDelta, Usage
     from ._providers import PROVIDERS, Provider, get_provider, resolve_provider
     from ._response import Response, StructuredOutputError, Timings, ToolCall
+    from ._serve._gpus import GPU, Recommendation, gpus, recommend
+    from ._serve._server import Server, serve, servers
     from .session import Session
 
 
@@ -105,6 +109,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "GPU",
     "PROVIDERS",
     "AsyncClient",
     "AsyncStream",
@@ -126,8 +131,10 @@ __all__ = [
     "ProviderError",
     "RateLimited",
     "ReasoningDelta",
+    "Recommendation",
     "Response",
     "Retrying",
+    "Server",
     "ServerError",
     "Session",
     "Settings",
@@ -146,7 +153,11 @@ __all__ = [
     "configure",
     "default_client",
     "get_provider",
+    "gpus",
+    "recommend",
     "resolve_provider",
+    "serve",
+    "servers",
     "settings",
     "stream",
 ]

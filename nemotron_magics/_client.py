@@ -28,6 +28,7 @@ from ._dialects import PreparedRequest, as_messages, prepare
 from ._errors import ConfigurationError, ConnectError, NemotronError
 from ._fold import HTTPX_ERRORS
 from ._params import SETTINGS, check_params
+from ._process import served_models
 from ._providers import Provider, choose_provider, fallback_notice, get_provider, require_key
 from ._response import Response
 from ._secrets import Secret, clean_key, register_secret, safe_url, url_credentials
@@ -202,30 +203,14 @@ class _Resolver:
                 return self._models[base_url]
             headers = {"Authorization": Secret(f"Bearer {key}")} if key else {}
             try:
-                r = httpx.get(f"{base_url}/models", headers=headers, timeout=settings.connect_timeout)
+                ids = served_models(base_url, headers=headers, timeout=settings.connect_timeout) or []
             except HTTPX_ERRORS as exc:
                 error = transport.request_error(get_provider("local"), base_url, exc)
             else:
-                ids = _model_ids(r)
                 found = next((i for i in ids if "nemotron" in i.lower()), ids[0] if ids else None)
                 self._models[base_url] = found or LOCAL_FALLBACK_MODEL
                 return self._models[base_url]
         raise _detached(error)
-
-
-def _model_ids(r: httpx.Response) -> list[str]:
-    """The model ids in a /models answer; anything that is not a non-empty string is skipped."""
-    if r.status_code != 200:
-        return []
-    try:
-        data = r.json()
-    except ValueError:
-        return []
-    items = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        return []
-    ids = [m.get("id") for m in items if isinstance(m, dict)]
-    return [i for i in ids if isinstance(i, str) and i.strip()]
 
 
 #: The limits a client may set for itself (None: the process settings, read at each call).

@@ -34,7 +34,7 @@ from ._tables import Table, chats_table, providers_table, usage_table
 # --------------------------------------------------------------------------- the magics
 
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")
-LINE_COMMANDS = ("providers", "config", "chats", "reset", "usage", "help")
+LINE_COMMANDS = ("providers", "config", "chats", "reset", "usage", "help", "serve", "gpus")
 
 LINE_HELP = """%nemotron COMMAND — look at and change the notebook's Nemotron setup.
 
@@ -44,6 +44,9 @@ LINE_HELP = """%nemotron COMMAND — look at and change the notebook's Nemotron 
   %nemotron chats               the named conversations (%%nemotron --chat NAME)
   %nemotron reset [NAME]        forget conversation NAME (all of them without NAME)
   %nemotron usage               tokens and cost so far, per provider and model
+  %nemotron serve ENGINE …      serve Nemotron on this machine (vllm, sglang, trtllm, llamacpp, ollama, nim)
+  %nemotron serve status | logs [-n N] [NAME] | stop [NAME]   the servers started here (%nemotron serve help)
+  %nemotron gpus                the GPUs found and the checkpoint, precision and TP that fit them
   %nemotron help                this text and the %%nemotron flags
 
 Ask with the cell magic: %%nemotron [flags] on the first line, the prompt below (%%nemotron? for the flags).
@@ -214,6 +217,15 @@ class NemotronMagics(Magics):
             return usage_table()
         if command == "reset":
             return self._reset(rest)
+        if command == "serve":
+            from ._serve._magic import serve_line
+
+            return serve_line(rest, self.nemotron_config)
+        if command == "gpus":
+            from ._serve._magic import gpus_table
+
+            self._no_arguments(command, rest)
+            return gpus_table()
         raise UsageError(
             f"%nemotron: unknown command {words[0]!r}; choose one of {', '.join(LINE_COMMANDS)} "
             "(ask with %%nemotron in a cell)"
