@@ -165,19 +165,17 @@ class _Resolver:
         key = self._key(p, api_key)
         # Checked before anything starts or is asked (the embedded engine, a server's /models).
         merged = check_params({**settings.params, **self.defaults, **params})
-        if p.name == "embedded" and not base_url:
-            from ._embedded import ensure_engine
-
-            engine = ensure_engine()
-            base_url, default_model = _url(engine.base_url), engine.model
+        if p.start is not None and not base_url:
+            started, default_model = p.start()  # the embedded engine, started on demand
+            base_url = _url(started)
         else:
             base_url = _url((base_url or p.resolve_base_url()).rstrip("/"))
             default_model = p.model
         url_credentials(base_url)
         name = model or self.model or settings.model or default_model or self._discover(base_url, key)
         messages = as_messages(prompt, merged.pop("system", None))
-        request = prepare(p, base_url, name, key, messages, merged)
-        notices = (notice,) if notice else ()
+        request = prepare(p.dialect, base_url, name, key, messages, merged)
+        notices = (*((notice,) if notice else ()), *p.dialect.notes(merged))
         return Call(p, base_url, name, request, merged.get("reasoning"), notices)
 
     def _key(self, p: Provider, api_key: Secret | None) -> Secret | None:

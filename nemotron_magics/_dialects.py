@@ -1,23 +1,32 @@
-"""How each provider family wants a request phrased.
+"""How each provider family wants a request phrased, and its history shaped: one object per family.
 
-Only the request differs per dialect; every response is read by the one
-tolerant normaliser in :mod:`._normalise`. The facts are in PROVIDERS.md:
-OpenRouter takes a ``reasoning`` object, the rest take the chat template's
-``chat_template_kwargs``, NVIDIA also a top-level ``reasoning_budget``;
-llama-cpp-python's server wants ``json_object`` + ``schema``; nobody gets
-``guided_json`` (vLLM ≥ 0.12 silently ignores it).
+A provider's data names its :class:`Dialect`; nothing else asks which family it is. A dialect
+builds the body, the URL and the headers, and shapes what a conversation sends back (the
+assistant's turns with their tool calls and reasoning, the tool results). Every response is read
+by the one tolerant normaliser in :mod:`._normalise`. The facts are in PROVIDERS.md:
+
+- OpenAI-compatible servers take the chat template's ``chat_template_kwargs``;
+- NVIDIA also a top-level ``reasoning_budget``;
+- OpenRouter a ``reasoning`` object, and wants ``reasoning_details`` back unchanged;
+- local servers (vLLM ≥ 0.16) read ``reasoning`` on assistant turns, and one without a reasoning
+  parser leaves ``<think>`` inline (so content before ``</think>`` is reasoning);
+- Cloudflare's native route has the model in its URL;
+- llama-cpp-python wants ``json_object`` + ``schema``, has no thinking switch, and honours only a
+  forced, named ``tool_choice``;
+- nobody gets ``guided_json`` (vLLM ≥ 0.12 silently ignores it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigurationError
-from ._params import PARAMS, check_params
-from ._providers import Provider
 from ._secrets import safe_url
+
+if TYPE_CHECKING:
+    from ._response import Response
 
 #: OpenAI chat-completions parameters passed through as they are.
 PASSTHROUGH = (
@@ -34,8 +43,6 @@ PASSTHROUGH = (
     "tool_choice",
     "parallel_tool_calls",
 )
-#: Everything :func:`build_body` understands (the rules are in :mod:`._params`).
-KNOWN_PARAMS = frozenset(PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,38 +72,6 @@ def as_messages(
     return messages
 
 
-def _reasoning_openrouter(mode: str | None, budget: int | None) -> dict[str, Any] | None:
-    if mode is None and budget is None:
-        return None
-    if mode == "off":
-        return {"enabled": False}
-    out: dict[str, Any] = {"enabled": True}
-    if mode == "low":
-        out["effort"] = "low"
-    if budget is not None and budget >= 0:
-        out["max_tokens"] = budget
-    return out
-
-
-def _template_kwargs(mode: str | None, budget: int | None, *, budget_in_kwargs: bool) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    if mode is not None:
-        kwargs["enable_thinking"] = mode != "off"
-        if mode == "low":
-            kwargs["low_effort"] = True
-    if budget is not None and budget_in_kwargs:
-        kwargs["reasoning_budget"] = budget
-    return kwargs
-
-
-def _llamacpp_response_format(fmt: Mapping[str, Any]) -> dict[str, Any]:
-    # llama-cpp-python's server only knows {"type": "json_object", "schema": …}.
-    if fmt.get("type") == "json_schema":
-        schema = (fmt.get("json_schema") or {}).get("schema")
-        return {"type": "json_object", **({"schema": schema} if schema else {})}
-    return dict(fmt)
-
-
 def _merge(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
     """extra_body wins, but nested dicts (chat_template_kwargs, reasoning) merge one level deep."""
     for key, value in extra.items():
@@ -106,65 +81,205 @@ def _merge(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
             body[key] = value
 
 
-def build_body(
-    provider: Provider,
-    model: str,
-    messages: list[dict[str, Any]],
-    params: Mapping[str, Any],
-) -> dict[str, Any]:
-    params = check_params(params)
-    dialect = provider.dialect
-    body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
-    for name in PASSTHROUGH:
-        value = params.get(name)
-        if value is not None:
-            body[name] = value
-    body["stream_options"] = {"include_usage": True}
+class Dialect:
+    """The OpenAI-compatible family: what every other dialect refines."""
 
-    mode = params.get("reasoning")
-    budget = params.get("reasoning_budget")
-    if dialect == "openrouter":
-        reasoning = _reasoning_openrouter(mode, budget)
-        if reasoning is not None:
-            body["reasoning"] = reasoning
-    elif dialect != "llama-cpp-python":  # SmolLM2 has no thinking switch
-        kwargs = _template_kwargs(mode, budget, budget_in_kwargs=dialect != "nvidia")
+    name = "openai"
+    #: A server that may have no reasoning parser: with thinking on, content before ``</think>``
+    #: is reasoning (the opening tag was in the prompt).
+    implicit_think = False
+
+    # -- the request -----------------------------------------------------------------------
+    def body(self, model: str, messages: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
+        """The request body; ``params`` are validated here, whoever calls."""
+        from ._params import check_params  # _params reads the providers, which name their dialects
+
+        params = check_params(params)
+        body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
+        for name in PASSTHROUGH:
+            value = params.get(name)
+            if value is not None:
+                body[name] = value
+        body["stream_options"] = {"include_usage": True}
+        self.reasoning(body, params.get("reasoning"), params.get("reasoning_budget"))
+        fmt = params.get("response_format")
+        if fmt is not None:
+            body["response_format"] = self.response_format(fmt)
+        extra = params.get("extra_body")
+        if extra:
+            _merge(body, extra)
+        return body
+
+    def reasoning(self, body: dict[str, Any], mode: str | None, budget: int | None) -> None:
+        """The thinking switch, in the chat template's words."""
+        kwargs: dict[str, Any] = {}
+        if mode is not None:
+            kwargs["enable_thinking"] = mode != "off"
+            if mode == "low":
+                kwargs["low_effort"] = True
+        if budget is not None:
+            kwargs["reasoning_budget"] = budget
         if kwargs:
             body["chat_template_kwargs"] = kwargs
-        if dialect == "nvidia" and budget is not None:
+
+    def response_format(self, fmt: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(fmt)
+
+    def notes(self, params: Mapping[str, Any]) -> list[str]:
+        """What the reader should know about how this family takes these parameters."""
+        return []
+
+    def url(self, base_url: str, model: str) -> str:
+        return f"{base_url}/chat/completions"
+
+    def headers(self, api_key: str | None) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        return headers
+
+    # -- the history -----------------------------------------------------------------------
+    def assistant_message(self, response: Response) -> dict[str, Any]:
+        """An answer as the assistant turn this family wants to see again."""
+        message: dict[str, Any] = {"role": "assistant", "content": response.content}
+        if response.tool_calls:
+            message["tool_calls"] = [c.to_openai() for c in response.tool_calls]
+        return message
+
+    def tool_message(self, call_id: str, name: str, content: str) -> dict[str, Any]:
+        """A tool's result, answering the call with that id."""
+        return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class NvidiaDialect(Dialect):
+    """NVIDIA's API: the budget is a top-level field, not a template switch."""
+
+    name = "nvidia"
+
+    def reasoning(self, body: dict[str, Any], mode: str | None, budget: int | None) -> None:
+        super().reasoning(body, mode, None)
+        if budget is not None:
             body["reasoning_budget"] = budget
 
-    fmt = params.get("response_format")
-    if fmt is not None:
-        body["response_format"] = (
-            _llamacpp_response_format(fmt) if dialect == "llama-cpp-python" else dict(fmt)
-        )
 
-    extra = params.get("extra_body")
-    if extra:
-        _merge(body, extra)
-    if dialect == "cloudflare-native":
-        body.pop("model", None)  # the model is in the URL
-    return body
+class OpenRouterDialect(Dialect):
+    """OpenRouter: a ``reasoning`` object; ``reasoning_details`` go back unchanged."""
+
+    name = "openrouter"
+
+    def reasoning(self, body: dict[str, Any], mode: str | None, budget: int | None) -> None:
+        if mode is None and budget is None:
+            return
+        if mode == "off":
+            body["reasoning"] = {"enabled": False}
+            return
+        out: dict[str, Any] = {"enabled": True}
+        if mode == "low":
+            out["effort"] = "low"
+        if budget is not None and budget >= 0:
+            out["max_tokens"] = budget
+        body["reasoning"] = out
+
+    def headers(self, api_key: str | None) -> dict[str, str]:
+        # OpenRouter's app attribution; harmless elsewhere, so only sent there.
+        return {**super().headers(api_key), "X-Title": "nemotron-magics"}
+
+    def assistant_message(self, response: Response) -> dict[str, Any]:
+        message = super().assistant_message(response)
+        if response.reasoning_details:
+            message["reasoning_details"] = response.reasoning_details
+        return message
+
+
+class LocalDialect(Dialect):
+    """vLLM, SGLang, TensorRT-LLM, llama.cpp, Ollama: reasoning goes back as ``reasoning``."""
+
+    name = "local"
+    implicit_think = True
+
+    def assistant_message(self, response: Response) -> dict[str, Any]:
+        message = super().assistant_message(response)
+        if response.reasoning:
+            message["reasoning"] = response.reasoning
+        return message
+
+
+class CloudflareNativeDialect(Dialect):
+    """Workers AI's ``/ai/run/{model}``: the model is in the URL, not the body."""
+
+    name = "cloudflare-native"
+
+    def body(self, model: str, messages: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
+        body = super().body(model, messages, params)
+        body.pop("model", None)
+        return body
+
+    def url(self, base_url: str, model: str) -> str:
+        return f"{base_url}/run/{model}"
+
+
+class LlamaCppPythonDialect(Dialect):
+    """llama-cpp-python's server (the embedded engine): no thinking switch, its own JSON mode."""
+
+    name = "llama-cpp-python"
+
+    def reasoning(self, body: dict[str, Any], mode: str | None, budget: int | None) -> None:
+        """SmolLM2 has no thinking switch: nothing to send."""
+
+    def response_format(self, fmt: Mapping[str, Any]) -> dict[str, Any]:
+        # Its server only knows {"type": "json_object", "schema": …}.
+        if fmt.get("type") == "json_schema":
+            schema = (fmt.get("json_schema") or {}).get("schema")
+            return {"type": "json_object", **({"schema": schema} if schema else {})}
+        return dict(fmt)
+
+    def notes(self, params: Mapping[str, Any]) -> list[str]:
+        choice = params.get("tool_choice")
+        if params.get("tools") and not isinstance(choice, Mapping):
+            return [
+                "llama-cpp-python honours only a forced, named tool_choice "
+                '({"type": "function", "function": {"name": …}}); with '
+                f"{choice or 'auto'!r} the model may answer without calling a tool."
+            ]
+        return []
+
+
+OPENAI = Dialect()
+NVIDIA = NvidiaDialect()
+OPENROUTER = OpenRouterDialect()
+LOCAL = LocalDialect()
+CLOUDFLARE_NATIVE = CloudflareNativeDialect()
+LLAMA_CPP_PYTHON = LlamaCppPythonDialect()
 
 
 def prepare(
-    provider: Provider,
+    dialect: Dialect,
     base_url: str,
     model: str,
     api_key: str | None,
     messages: list[dict[str, Any]],
     params: Mapping[str, Any],
 ) -> PreparedRequest:
-    body = build_body(provider, model, messages, params)
-    if provider.dialect == "cloudflare-native":
-        url = f"{base_url}/run/{model}"
-    else:
-        url = f"{base_url}/chat/completions"
-    headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    if provider.dialect == "openrouter":
-        # OpenRouter's app attribution; harmless elsewhere, so only sent there.
-        headers["X-Title"] = "nemotron-magics"
-    return PreparedRequest(url=url, body=body, headers=headers)
+    return PreparedRequest(
+        url=dialect.url(base_url, model),
+        body=dialect.body(model, messages, params),
+        headers=dialect.headers(api_key),
+    )
+
+
+__all__ = [
+    "CLOUDFLARE_NATIVE",
+    "LLAMA_CPP_PYTHON",
+    "LOCAL",
+    "NVIDIA",
+    "OPENAI",
+    "OPENROUTER",
+    "PASSTHROUGH",
+    "Dialect",
+    "PreparedRequest",
+    "as_messages",
+    "prepare",
+]

@@ -56,8 +56,8 @@ class _Fold:
         self.call = call
         self.limits = limits
         self.response = call.new_response()
-        local_thinking = call.provider.dialect == "local" and call.reasoning_mode != "off"
-        self.norm = Normaliser(implicit_think=local_thinking)
+        implicit = call.provider.dialect.implicit_think and call.reasoning_mode != "off"
+        self.norm = Normaliser(implicit_think=implicit)
         self.reader = SSEReader(limits.max_event_bytes)
         self.saw_done = False
         self.deadline = math.inf
@@ -152,12 +152,10 @@ class _Fold:
         events += self._apply(self.norm.end())
         if not self.saw_done and self.response.finish_reason is None:
             r = self.response
-            if self.call.provider.name == "embedded" and not (r.content or r.reasoning or r.tool_calls):
+            hint = self.call.provider.empty_stream_hint
+            if hint and not (r.content or r.reasoning or r.tool_calls):
                 # llama-cpp-python answers 200 and an empty stream when the prompt overflows its context.
-                raise StreamError(
-                    "The embedded engine ended the stream before answering: the prompt is probably longer "
-                    "than its 4,096-token context; shorten it"
-                )
+                raise StreamError(hint)
             if not self.reader.events and not (r.content or r.reasoning or r.tool_calls):
                 raise self._not_api("an empty body, or one with no server-sent events in it")
             raise StreamError(

@@ -1,18 +1,29 @@
-"""Providers are data: where to send, which model id, which key, what it costs.
+"""Providers are data: where to send, which model id, which key, what it costs, how it starts.
 
 The facts come from ``shared/PROVIDERS.md`` (the providers' own pages). How a
-request is phrased for each family lives in :mod:`._dialects`; a provider only
-names its dialect.
+request is phrased for each family lives in :mod:`._dialects`; a provider names
+its dialect object, and its particulars (an engine that starts on demand, what
+to say when it cannot be reached, a note on every answer) are fields here, so
+nothing else asks a provider's name.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from . import _dialects as dialects
 from ._errors import ConfigurationError, MissingAPIKey
 from ._secrets import clean_key
+
+
+def _start_embedded() -> tuple[str, str]:
+    """Start (or find) the embedded llama.cpp engine: its base URL and model."""
+    from ._embedded import ensure_engine
+
+    engine = ensure_engine()
+    return engine.base_url, engine.model
 
 
 @dataclass(frozen=True)
@@ -20,7 +31,7 @@ class Provider:
     name: str
     base_url: str
     model: str
-    dialect: str
+    dialect: dialects.Dialect
     key_env: tuple[str, ...] = ()
     #: Other variables the URL needs (Cloudflare's account id).
     url_env: Mapping[str, str] = field(default_factory=dict)
@@ -33,6 +44,14 @@ class Provider:
     context_window: int | None = None
     hosted: bool = True
     description: str = ""
+    #: Starts the engine on demand when no base_url is given: returns (base_url, model).
+    start: Callable[[], tuple[str, str]] | None = None
+    #: The remedy when it cannot be reached.
+    unreachable_hint: str = "check the network, proxy settings (HTTPS_PROXY) or base_url"
+    #: Said on every answer instead of the model id (so nobody takes a stand-in for Nemotron).
+    answer_note: str | None = None
+    #: Why a stream that ended with nothing at all, without [DONE], probably did.
+    empty_stream_hint: str | None = None
 
     @property
     def needs_key(self) -> bool:
@@ -78,7 +97,7 @@ _CLOUDFLARE = Provider(
     "cloudflare",
     _CF_URL + "/v1",
     "@cf/nvidia/nemotron-3-120b-a12b",
-    dialect="openai",
+    dialect=dialects.OPENAI,
     key_env=("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_AUTH_TOKEN"),
     url_env={"account": "CLOUDFLARE_ACCOUNT_ID"},
     price_in=0.50,
@@ -94,7 +113,7 @@ PROVIDERS: dict[str, Provider] = {
             "nvidia",
             "https://integrate.api.nvidia.com/v1",
             "nvidia/nemotron-3-super-120b-a12b",
-            dialect="nvidia",
+            dialect=dialects.NVIDIA,
             key_env=("NVIDIA_API_KEY",),
             context_window=1_000_000,
             description="NVIDIA API catalog (build.nvidia.com)",
@@ -103,7 +122,7 @@ PROVIDERS: dict[str, Provider] = {
             "openrouter",
             "https://openrouter.ai/api/v1",
             "nvidia/nemotron-3-super-120b-a12b",
-            dialect="openrouter",
+            dialect=dialects.OPENROUTER,
             key_env=("OPENROUTER_API_KEY",),
             price_in=0.09,
             price_out=0.45,
@@ -114,7 +133,7 @@ PROVIDERS: dict[str, Provider] = {
             "deepinfra",
             "https://api.deepinfra.com/v1/openai",
             "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B",
-            dialect="openai",
+            dialect=dialects.OPENAI,
             key_env=("DEEPINFRA_TOKEN", "DEEPINFRA_API_KEY"),
             price_in=0.10,
             price_out=0.50,
@@ -127,7 +146,7 @@ PROVIDERS: dict[str, Provider] = {
             _CLOUDFLARE,
             name="cloudflare-native",
             base_url=_CF_URL,
-            dialect="cloudflare-native",
+            dialect=dialects.CLOUDFLARE_NATIVE,
             description="Cloudflare Workers AI, native /ai/run endpoint",
         ),
         Provider(
@@ -135,26 +154,42 @@ PROVIDERS: dict[str, Provider] = {
             "http://127.0.0.1:8000/v1",
             # Empty: asked of the server's /models, since each server names the checkpoint differently.
             "",
-            dialect="local",
+            dialect=dialects.LOCAL,
             base_url_env="NEMOTRON_BASE_URL",
             hosted=False,
             context_window=262_144,
             description="your vLLM / SGLang / TensorRT-LLM / llama.cpp / Ollama server (NEMOTRON_BASE_URL)",
+            unreachable_hint=(
+                "start your server (e.g. `vllm serve …` or %nemotron serve) or set NEMOTRON_BASE_URL"
+            ),
         ),
         Provider(
             "embedded",
             "",
             "SmolLM2-135M-Instruct",
-            dialect="llama-cpp-python",
+            dialect=dialects.LLAMA_CPP_PYTHON,
             hosted=False,
             context_window=4096,
             description="SmolLM2-135M on llama.cpp, offline; a stand-in, not Nemotron",
+            start=_start_embedded,
+            unreachable_hint="the embedded engine stopped; run again to restart it",
+            answer_note="SmolLM2-135M, an offline stand-in, not Nemotron",
+            empty_stream_hint=(
+                "The embedded engine ended the stream before answering: the prompt is probably longer "
+                "than its 4,096-token context; shorten it"
+            ),
         ),
     )
 }
 
 #: Hosted providers in the order a key in the environment selects them.
 HOSTED_ORDER = ("nvidia", "openrouter", "deepinfra", "cloudflare")
+
+
+def dialect_of(name: str | None) -> dialects.Dialect:
+    """The dialect of the provider called ``name`` (OpenAI-compatible for one we do not know)."""
+    provider = PROVIDERS.get(name or "")
+    return provider.dialect if provider is not None else dialects.OPENAI
 
 
 def get_provider(name: str) -> Provider:

@@ -20,6 +20,7 @@ from ._events import Event, Finish, ReasoningDelta, Retrying, TextDelta, ToolCal
 if TYPE_CHECKING:
     import pandas
 
+    from ._dialects import Dialect
     from ._errors import StreamError
     from ._providers import Provider
 
@@ -318,20 +319,17 @@ class Response:
             f"The answer is a JSON {type(data).__name__}, which is not a table: ask for a list of objects"
         )
 
-    def to_message(self, dialect: str = "openai") -> dict[str, Any]:
-        """This answer as an assistant message for the next turn of a conversation.
+    def to_message(self, dialect: Dialect | None = None) -> dict[str, Any]:
+        """This answer as an assistant message for the next turn, shaped by ``dialect``.
 
-        Keeps what each family needs from earlier turns (PROVIDERS.md): OpenRouter's
-        ``reasoning_details`` unchanged; vLLM's ``reasoning`` field.
+        By default the dialect of the provider that answered: it keeps what that family needs
+        from earlier turns (OpenRouter's ``reasoning_details`` unchanged; vLLM's ``reasoning``).
         """
-        message: dict[str, Any] = {"role": "assistant", "content": self.content}
-        if self._tool_calls:
-            message["tool_calls"] = [c.to_openai() for c in self.tool_calls]
-        if dialect == "openrouter" and self.reasoning_details:
-            message["reasoning_details"] = self.reasoning_details
-        elif dialect == "local" and self.reasoning:
-            message["reasoning"] = self.reasoning
-        return message
+        if dialect is None:
+            from ._providers import dialect_of
+
+            dialect = dialect_of(self.provider)
+        return dialect.assistant_message(self)
 
     # -- display ---------------------------------------------------------------
     def __str__(self) -> str:

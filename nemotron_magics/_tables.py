@@ -93,9 +93,9 @@ def providers_table() -> Table:
             key = "not needed"
         else:
             key = ("yes" if p.key_from_env() else "no") + f" ({' or '.join(p.key_env)})"
-        if p.name == "embedded":
+        if p.start is not None:
             url = os.environ.get("NEMOTRON_EMBEDDED_URL") or "started on demand (llama.cpp)"
-        elif p.name == "local" and settings.base_url:
+        elif p.name == chosen and settings.base_url:
             url = settings.base_url
         else:
             try:

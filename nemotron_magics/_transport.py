@@ -155,18 +155,11 @@ def describe(exc: BaseException) -> str:
     return f"{what}: {detail}" if detail and detail != what else what
 
 
-def _hint(provider: Provider) -> str:
-    if provider.hosted:
-        return "check the network, proxy settings (HTTPS_PROXY) or base_url"
-    if provider.name == "local":
-        return "start your server (e.g. `vllm serve …`) or set NEMOTRON_BASE_URL"
-    return "the embedded engine stopped; run again to restart it"
-
-
 def connect_error(provider: Provider, url: str, exc: BaseException) -> ConnectError:
     """The server could not be reached (after the retries); ``url`` is shown without credentials."""
     detail = shorten(" ".join(str(exc).split()), 200) or type(exc).__name__
-    return ConnectError(f"Cannot reach {provider.name} at {safe_url(url)} ({detail}); {_hint(provider)}")
+    where = f"{provider.name} at {safe_url(url)}"
+    return ConnectError(f"Cannot reach {where} ({detail}); {provider.unreachable_hint}")
 
 
 def request_error(provider: Provider, url: str, exc: BaseException) -> NemotronError:
@@ -186,4 +179,4 @@ def request_error(provider: Provider, url: str, exc: BaseException) -> NemotronE
         return ConnectError(f"{name} at {shown} redirected too many times ({describe(exc)}); check base_url")
     if isinstance(exc, httpx.ProxyError):
         return ConnectError(f"The proxy refused the request to {name} ({describe(exc)}); check HTTPS_PROXY")
-    return ConnectError(f"Cannot reach {name} at {shown} ({describe(exc)}); {_hint(provider)}")
+    return ConnectError(f"Cannot reach {name} at {shown} ({describe(exc)}); {provider.unreachable_hint}")

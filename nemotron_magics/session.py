@@ -240,13 +240,6 @@ class Turn:
         return r.done and r.finish_reason not in ("error", "cancelled")
 
 
-def _dialect_of(response: Response) -> str:
-    from ._providers import PROVIDERS
-
-    provider = PROVIDERS.get(response.provider or "")
-    return provider.dialect if provider is not None else "openai"
-
-
 def _user_message(prompt: str | Mapping[str, Any]) -> Message:
     if isinstance(prompt, str):
         return {"role": "user", "content": prompt}
@@ -305,7 +298,7 @@ class Session:
             if not turn.answered:
                 continue
             messages.append(dict(turn.user))
-            messages.append(turn.response.to_message(_dialect_of(turn.response)))
+            messages.append(turn.response.to_message())
         return messages
 
     @property

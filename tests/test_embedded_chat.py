@@ -115,7 +115,7 @@ def test_tool_result_round_trip(embedded: nm.Client) -> None:
     call = first.tool_calls[0]
     history = [
         {"role": "user", "content": "Add 2 and 3."},
-        first.to_message("llama-cpp-python"),
+        first.to_message(),
         {"role": "tool", "tool_call_id": call.id, "content": "5"},
     ]
     second = embedded.chat(history, max_tokens=30, temperature=0)

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nemotron_magics._dialects import build_body
 from nemotron_magics._normalise import Normaliser
 from nemotron_magics._providers import get_provider
 from nemotron_magics._response import Response
@@ -195,8 +194,7 @@ def test_any_split_gives_the_same_fold(text: str, data: st.DataObject) -> None:
 def test_embedded_dialect_translates_structured_output() -> None:
     schema = {"type": "object", "properties": {"x": {"type": "integer"}}}
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
-    body = build_body(
-        get_provider("embedded"),
+    body = get_provider("embedded").dialect.body(
         "m",
         [{"role": "user", "content": "q"}],
         {"response_format": fmt, "reasoning": "on"},

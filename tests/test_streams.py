@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import nemotron_magics as nm
+from nemotron_magics import get_provider
 from tests.conformance.server import ConformanceServer
 from tests.conformance.streams import expected
 
@@ -219,12 +220,14 @@ def test_local_provider_asks_the_server_for_its_model(server: ConformanceServer)
 
 def test_history_keeps_what_each_provider_needs(server: ConformanceServer) -> None:
     r = _call(server, "openrouter")
-    message = r.to_message("openrouter")
+    message = r.to_message(get_provider("openrouter").dialect)
     assert message["reasoning_details"][0]["type"] == "reasoning.text"
     assert message["reasoning_details"][0]["text"] == expected("openrouter")["reasoning"]
     r = _call(server, "vllm")
-    assert r.to_message("local")["reasoning"] == expected("vllm")["reasoning"]
-    assert "reasoning" not in r.to_message("nvidia")
+    assert r.to_message(get_provider("local").dialect)["reasoning"] == expected("vllm")["reasoning"]
+    assert "reasoning" not in r.to_message(get_provider("nvidia").dialect)
+    # By default the answer is shaped for the provider that gave it (here: local).
+    assert r.to_message()["reasoning"] == expected("vllm")["reasoning"]
 
 
 def test_request_body_is_json_serialisable_in_response(server: ConformanceServer) -> None:

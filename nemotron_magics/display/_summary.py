@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from .._providers import PROVIDERS
 from .._response import Response
 
 #: Said on every answer from the embedded engine, so nobody mistakes it for Nemotron.
-EMBEDDED_NOTE = "SmolLM2-135M, an offline stand-in, not Nemotron"
+EMBEDDED_NOTE: str = PROVIDERS["embedded"].answer_note or ""
 
 
 def _tokens(n: int | None) -> str:
@@ -15,8 +16,11 @@ def _tokens(n: int | None) -> str:
 def footer_parts(r: Response) -> list[str]:
     """Short facts in reading order; a display joins them with ' · '."""
     parts = [r.provider or "?", r.model or "?"]
-    if r.provider == "embedded":
-        parts[1:] = [EMBEDDED_NOTE] if "SmolLM2" in r.model else [r.model, EMBEDDED_NOTE]
+    provider = PROVIDERS.get(r.provider)
+    if provider is not None and provider.answer_note:
+        # The note names the provider's own model; another model keeps its id beside the note.
+        own = r.model == provider.model
+        parts[1:] = [provider.answer_note] if own else [r.model, provider.answer_note]
     u = r.usage
     if u is not None:
         tokens = f"{_tokens(u.prompt_tokens)} in / {_tokens(u.completion_tokens)} out"
