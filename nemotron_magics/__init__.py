@@ -42,11 +42,24 @@ _LAZY: dict[str, str] = {
         "._errors",
     ),
     **dict.fromkeys(
-        ("Event", "Finish", "ReasoningDelta", "Retrying", "TextDelta", "ToolCallDelta", "Usage"), "._events"
+        (
+            "Event",
+            "Finish",
+            "ReasoningDelta",
+            "Retrying",
+            "TextDelta",
+            "ToolCallDelta",
+            "ToolProgress",
+            "Usage",
+        ),
+        "._events",
     ),
     **dict.fromkeys(("PROVIDERS", "Provider", "get_provider", "resolve_provider"), "._providers"),
     **dict.fromkeys(("Response", "StructuredOutputError", "Timings", "ToolCall"), "._response"),
     "Session": ".session",
+    **dict.fromkeys(("Tool", "ToolArgumentError", "tool"), "._tools"),
+    **dict.fromkeys(("MCPConnection", "MCPError", "mcp"), "._mcp"),
+    "ToolLoop": "._loop",
     **dict.fromkeys(("Server", "serve", "servers"), "._serve._server"),
     **dict.fromkeys(("GPU", "Recommendation", "gpus", "recommend"), "._serve._gpus"),
 }
@@ -74,11 +87,23 @@ if TYPE_CHECKING:
         StreamError,
         StreamTimeout,
     )
-    from ._events import Event, Finish, ReasoningDelta, Retrying, TextDelta, ToolCallDelta, Usage
+    from ._events import (
+        Event,
+        Finish,
+        ReasoningDelta,
+        Retrying,
+        TextDelta,
+        ToolCallDelta,
+        ToolProgress,
+        Usage,
+    )
+    from ._loop import ToolLoop
+    from ._mcp import MCPConnection, MCPError, mcp
     from ._providers import PROVIDERS, Provider, get_provider, resolve_provider
     from ._response import Response, StructuredOutputError, Timings, ToolCall
     from ._serve._gpus import GPU, Recommendation, gpus, recommend
     from ._serve._server import Server, serve, servers
+    from ._tools import Tool, ToolArgumentError, tool
     from .session import Session
 
 
@@ -123,6 +148,8 @@ __all__ = [
     "Event",
     "Finish",
     "InStreamError",
+    "MCPConnection",
+    "MCPError",
     "MalformedChunk",
     "MissingAPIKey",
     "ModelNotFound",
@@ -145,8 +172,12 @@ __all__ = [
     "StructuredOutputError",
     "TextDelta",
     "Timings",
+    "Tool",
+    "ToolArgumentError",
     "ToolCall",
     "ToolCallDelta",
+    "ToolLoop",
+    "ToolProgress",
     "Usage",
     "__version__",
     "chat",
@@ -154,10 +185,12 @@ __all__ = [
     "default_client",
     "get_provider",
     "gpus",
+    "mcp",
     "recommend",
     "resolve_provider",
     "serve",
     "servers",
     "settings",
     "stream",
+    "tool",
 ]

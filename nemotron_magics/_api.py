@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._client import Client, Prompt, Stream, _secret, _url
 from ._response import Response
+
+if TYPE_CHECKING:
+    from ._loop import ToolLoop
 
 _default: Client | None = None
 _lock = threading.Lock()
@@ -29,7 +32,7 @@ def stream(
     base_url: str | None = None,
     api_key: str | None = None,
     **params: Any,
-) -> Stream:
+) -> Stream | ToolLoop:
     """Yield typed events as they arrive; the finished Response is ``.response``.
 
     >>> s = stream("Why is the sky blue?", reasoning="low")

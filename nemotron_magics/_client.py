@@ -16,9 +16,9 @@ import asyncio
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import httpx
 
@@ -34,7 +34,18 @@ from ._response import Response
 from ._secrets import Secret, clean_key, register_secret, safe_url, url_credentials
 from ._stream import AsyncStream, Limits, Stream, _detached
 
+if TYPE_CHECKING:
+    from ._loop import ToolLoop
+
 Prompt = str | Sequence[Mapping[str, Any]]
+#: Keywords of the tool loop, not of the request.
+LOOP_OPTIONS = ("max_rounds", "tool_timeout", "confirm", "approve")
+
+
+def _message_list(prompt: Prompt) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+
+
 #: Served when a local server's /models cannot tell (the FP8 checkpoint most people serve).
 LOCAL_FALLBACK_MODEL = "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8"
 # What an HTTP header value may hold of a bearer token: visible ASCII, no spaces or line breaks.
@@ -282,11 +293,39 @@ class Client(_Base):
         model: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
+        on_round: Callable[[Response], None] | None = None,
         **params: Any,
-    ) -> Stream:
+    ) -> Stream | ToolLoop:
+        """Stream one answer; with Python functions among ``tools``, the whole tool loop.
+
+        Tool-loop options: ``max_rounds`` (8), ``tool_timeout`` (seconds per call), ``confirm``
+        (ask before every call), ``approve`` (``(tool, arguments) -> bool``: how to ask).
+        """
         api_key, base_url = _secret(api_key), _url(base_url)  # shown as '***' in any traceback
+        loop_options = {k: params.pop(k) for k in LOOP_OPTIONS if k in params}
+        tools = params.get("tools")
+        if tools and any(not isinstance(t, Mapping) for t in tools):
+            from ._loop import ToolLoop
+
+            params.pop("tools")
+            kw = {"provider": provider, "model": model, "base_url": base_url, "api_key": api_key, **params}
+            return ToolLoop(
+                self,
+                _message_list(prompt_or_messages),
+                tools,
+                stream_kw=kw,
+                on_round=on_round,
+                **loop_options,
+            )
+        if loop_options:
+            raise ConfigurationError(
+                f"{', '.join(sorted(loop_options))} apply to a tool loop: pass Python functions in tools=[…]"
+            )
         call = self._resolver.resolve(prompt_or_messages, provider, model, base_url, api_key, params)
-        return Stream(self._http, call, self._limits())
+        stream = Stream(self._http, call, self._limits())
+        if on_round is not None:
+            on_round(stream.response)
+        return stream
 
     def chat(self, prompt_or_messages: Prompt, **kw: Any) -> Response:
         return self.stream(prompt_or_messages, **_hidden(kw)).until_done()

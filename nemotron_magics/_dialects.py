@@ -238,7 +238,7 @@ class LlamaCppPythonDialect(Dialect):
 
     def notes(self, params: Mapping[str, Any]) -> list[str]:
         choice = params.get("tool_choice")
-        if params.get("tools") and not isinstance(choice, Mapping):
+        if params.get("tools") and choice is not None and not isinstance(choice, Mapping):
             return [
                 "llama-cpp-python honours only a forced, named tool_choice "
                 '({"type": "function", "function": {"name": …}}); with '

@@ -79,6 +79,28 @@ class Retrying:
     of: int
 
 
-Event = ReasoningDelta | TextDelta | ToolCallDelta | Usage | Finish | Retrying
+@dataclass(frozen=True, slots=True)
+class ToolProgress:
+    """A tool call of round ``round`` changed status (waiting for approval, running, done …).
 
-__all__ = ["Event", "Finish", "ReasoningDelta", "Retrying", "TextDelta", "ToolCallDelta", "Usage"]
+    Yielded by the tool loop between rounds, while no bytes arrive, so a display redraws its
+    cards; the call itself (``Response.rounds[round - 1].tool_calls[index]``) holds the state.
+    """
+
+    round: int
+    index: int
+    status: str
+
+
+Event = ReasoningDelta | TextDelta | ToolCallDelta | Usage | Finish | Retrying | ToolProgress
+
+__all__ = [
+    "Event",
+    "Finish",
+    "ReasoningDelta",
+    "Retrying",
+    "TextDelta",
+    "ToolCallDelta",
+    "ToolProgress",
+    "Usage",
+]

@@ -23,7 +23,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from ._config import FORMATS
 from ._errors import ConfigurationError
-from ._params import PARAMS, REASONING_MODES, SETTINGS, Rule, read_json, shown
+from ._params import LOOP, PARAMS, REASONING_MODES, SETTINGS, Rule, read_json, shown
 
 REASONING = REASONING_MODES
 _PARAM_KEY = re.compile(r"^[A-Za-z_][\w.-]*$")
@@ -142,6 +142,15 @@ _DECLARATIONS = (
         help="send {braces} exactly as written",
     ),
     argument(
+        "--tools",
+        metavar="NAMES",
+        help="comma-separated tools the model may call: functions in the notebook (f,g), an MCP server's "
+        "tools (mcp:NAME) or one of them (mcp:NAME.tool); the loop runs them and sends the results back",
+    ),
+    argument("--max-rounds", dest="max_rounds", metavar="N", help="most rounds of tool calls (default 8)"),
+    argument("--tool-timeout", dest="tool_timeout", metavar="S", help="seconds one tool call may take"),
+    argument("--confirm", action="store_true", help="ask (Approve / Deny) before every tool call"),
+    argument(
         "--param",
         action="append",
         metavar="KEY=VALUE",
@@ -174,6 +183,10 @@ class CellOptions:
     format: str | None = None
     no_stream: bool = False
     no_interpolate: bool = False
+    #: Names from --tools, as written (the magic looks them up in the notebook).
+    tools: list[str] = field(default_factory=list)
+    #: Tool-loop options from --max-rounds, --tool-timeout and --confirm.
+    loop: dict[str, Any] = field(default_factory=dict)
     #: Validated API parameters, from their flags (--temperature …) or --param (keys the API defines).
     params: dict[str, Any] = field(default_factory=dict)
     #: Provider-specific fields from --param, sent in the request body as they are.
@@ -305,6 +318,17 @@ def parse_cell_line(line: str) -> CellOptions:
     except SystemExit:  # belt and braces: argparse must never end the kernel's cell with SystemExit
         raise UsageError(f"%%nemotron: cannot parse the flags {shown(line)}; see %%nemotron?") from None
     opts = CellOptions(new=ns.new, no_stream=ns.no_stream, no_interpolate=ns.no_interpolate)
+    if ns.tools is not None:
+        opts.tools = [t.strip() for t in ns.tools.split(",") if t.strip()]
+        if not opts.tools:
+            raise UsageError("--tools needs names: --tools f,g or --tools mcp:NAME")
+    for key, flag in (("max_rounds", "--max-rounds"), ("tool_timeout", "--tool-timeout")):
+        if getattr(ns, key) is not None:
+            opts.loop[key] = check_value(LOOP[key], getattr(ns, key), flag)
+    if ns.confirm:
+        opts.loop["confirm"] = True
+    if opts.loop and not opts.tools:
+        raise UsageError(f"{', '.join('--' + k.replace('_', '-') for k in opts.loop)} go with --tools NAMES")
     if ns.provider is not None:
         opts.provider = check_provider(ns.provider)
     if ns.model is not None:

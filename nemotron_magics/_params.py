@@ -365,6 +365,26 @@ SETTINGS: dict[str, Rule] = _rules(
 )
 
 
+#: The tool loop's options (``chat(..., tools=[f], max_rounds=…)``, ``--max-rounds``).
+LOOP: dict[str, Rule] = _rules(
+    Rule(
+        "max_rounds",
+        "a whole number of rounds from 1 to 100",
+        _whole(1, 100),
+        _read_int,
+        "most rounds of tool calls before the loop gives up (default 8)",
+    ),
+    Rule(
+        "tool_timeout",
+        "a positive number of seconds",
+        _number(0.0, 86_400.0, low_open=True),
+        _read_float,
+        "seconds one tool call may take",
+    ),
+    Rule("confirm", "true or false", _boolean, _read_bool, "ask before every tool call"),
+)
+
+
 def check_params(params: Mapping[str, Any], *, label: Callable[[str], str] = str) -> dict[str, Any]:
     """Validated request parameters (``None`` values dropped); one line for the first mistake.
 
@@ -391,6 +411,7 @@ def check_setting(name: str, value: Any, label: str | None = None) -> Any:
 
 
 __all__ = [
+    "LOOP",
     "PARAMS",
     "REASONING_MODES",
     "SETTINGS",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,8 +61,17 @@ class ToolCall:
     arguments_text: str = ""
     #: The parsed arguments once the call is complete (``None`` before, or if they are not JSON).
     arguments: dict[str, Any] | None = None
-    #: Why ``arguments`` could not be parsed, if it could not.
+    #: Why the call failed, as the user's card says it: arguments that are not JSON or not valid,
+    #: an unknown tool, the tool's exception, a timeout, a denial.
     error: str | None = None
+    #: Where the call stands: ``requested`` (the model asked; nothing ran it), then with a tool
+    #: loop ``waiting for approval``, ``running``, ``done``, ``error``, ``invalid``, ``unknown``,
+    #: ``timeout`` or ``denied``.
+    status: str = "requested"
+    #: What went back to the model as the tool message (the loop sets it).
+    result: str | None = None
+    #: Seconds the tool ran.
+    duration: float | None = None
 
     def partial_arguments(self) -> Any:
         """Best-effort parse of arguments still streaming (for live displays)."""
@@ -130,6 +140,26 @@ def _raw_value(text: str) -> Any:
         return text
 
 
+def _total(values: Iterable[int | float | None]) -> Any:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def sum_usage(usages: Iterable[Usage | None]) -> Usage | None:
+    """Several responses' usage as one: a count nobody reported stays unknown (``None``)."""
+    known = [u for u in usages if u is not None]
+    if not known:
+        return None
+    return Usage(
+        prompt_tokens=_total(u.prompt_tokens for u in known),
+        completion_tokens=_total(u.completion_tokens for u in known),
+        reasoning_tokens=_total(u.reasoning_tokens for u in known),
+        cached_tokens=_total(u.cached_tokens for u in known),
+        cost=_total(u.cost for u in known),
+        cost_is_estimate=any(u.cost_is_estimate for u in known),
+    )
+
+
 def _joined(parts: list[str]) -> str:
     """Join the pieces once and keep the result, so reading a long answer often stays cheap.
 
@@ -176,6 +206,8 @@ class Response:
         #: The retry being waited for before the first byte (None once bytes arrive): why, how long.
         self.retrying: Retrying | None = None
         self.done = False
+        #: With a tool loop: every round's Response in order, this one (the answer) last.
+        self.rounds: list[Response] = []
 
     # -- folding ---------------------------------------------------------------
     def apply(self, event: Event) -> None:
@@ -264,6 +296,13 @@ class Response:
     @property
     def tool_calls(self) -> list[ToolCall]:
         return [self._tool_calls[i] for i in sorted(self._tool_calls)]
+
+    @property
+    def total_usage(self) -> Usage | None:
+        """Tokens and cost of every round of a tool loop together (``usage`` is this round's)."""
+        if not self.rounds:
+            return self.usage
+        return sum_usage(r.usage for r in self.rounds)
 
     @property
     def tokens_per_second(self) -> float | None:

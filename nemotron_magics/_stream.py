@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
@@ -29,6 +29,7 @@ from ._response import Response
 
 if TYPE_CHECKING:
     from ._client import Call
+    from ._providers import Provider
 
 #: Failures before any response byte that are safe to try again.
 _RETRYABLE = (*transport.RETRY_EXCEPTIONS, httpx.ReadTimeout)
@@ -153,6 +154,11 @@ class _StreamBase:
         self._attempts = _Attempts(call, limits)
         self.response = self._fold.response
 
+    @property
+    def provider(self) -> Provider:
+        """Who answers: its dialect shapes what a conversation sends back next."""
+        return self._fold.call.provider
+
     def _start(self) -> None:
         self._fold.deadline = self._attempts.start()
 
@@ -175,7 +181,42 @@ class _StreamBase:
         return f"<{type(self).__name__} {r.provider}/{r.model} {state}, {len(r.content)} chars>"
 
 
-class Stream(_StreamBase):
+_It = TypeVar("_It", bound="EventIterator")
+
+
+class EventIterator:
+    """Iterate for events; ``with`` closes; :meth:`until_done` drains (a stream, or a tool loop)."""
+
+    response: Response
+    _events: Generator[Event, None, None]
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        return next(self._events)
+
+    def __enter__(self: _It) -> _It:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def until_done(self) -> Response:
+        """Drain it; Ctrl-C keeps the partial response (on the raised StreamCancelled)."""
+        try:
+            for _ in self:
+                pass
+        except KeyboardInterrupt as exc:
+            self.close()
+            raise exc if isinstance(exc, StreamCancelled) else StreamCancelled(self.response) from None
+        return self.response
+
+
+class Stream(_StreamBase, EventIterator):
     """Iterate for events as they arrive; ``.response`` holds the state, complete at the end.
 
     Closing it (or leaving a ``with`` block) closes the connection at once and
@@ -187,32 +228,10 @@ class Stream(_StreamBase):
         self._http = http
         self._events = self._run()
 
-    def __iter__(self) -> Iterator[Event]:
-        return self
-
-    def __next__(self) -> Event:
-        return next(self._events)
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
         self._events.close()
         if not self.response.done:
             self._fold.finish("cancelled")
-
-    def until_done(self) -> Response:
-        """Drain the stream; Ctrl-C keeps the partial response (on the raised StreamCancelled)."""
-        try:
-            for _ in self:
-                pass
-        except KeyboardInterrupt as exc:
-            self.close()
-            raise exc if isinstance(exc, StreamCancelled) else StreamCancelled(self.response) from None
-        return self.response
 
     def _run(self) -> Generator[Event, None, None]:
         fold, attempts = self._fold, self._attempts

@@ -34,7 +34,7 @@ from ._tables import Table, chats_table, providers_table, usage_table
 # --------------------------------------------------------------------------- the magics
 
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")
-LINE_COMMANDS = ("providers", "config", "chats", "reset", "usage", "help", "serve", "gpus")
+LINE_COMMANDS = ("providers", "config", "chats", "reset", "usage", "tools", "mcp", "help", "serve", "gpus")
 
 LINE_HELP = """%nemotron COMMAND — look at and change the notebook's Nemotron setup.
 
@@ -44,6 +44,8 @@ LINE_HELP = """%nemotron COMMAND — look at and change the notebook's Nemotron 
   %nemotron chats               the named conversations (%%nemotron --chat NAME)
   %nemotron reset [NAME]        forget conversation NAME (all of them without NAME)
   %nemotron usage               tokens and cost so far, per provider and model
+  %nemotron tools               the @tool functions in the notebook and MCP servers' tools, with schemas
+  %nemotron mcp add NAME CMD|URL  start an MCP server for --tools mcp:NAME (also: mcp list, mcp remove NAME)
   %nemotron serve ENGINE …      serve Nemotron on this machine (vllm, sglang, trtllm, llamacpp, ollama, nim)
   %nemotron serve status | logs [-n N] [NAME] | stop [NAME]   the servers started here (%nemotron serve help)
   %nemotron gpus                the GPUs found and the checkpoint, precision and TP that fit them
@@ -122,6 +124,12 @@ class NemotronMagics(Magics):
         params = opts.request_params()
         if fmt == "json" and "response_format" not in params:
             params["response_format"] = {"type": "json_object"}
+        if opts.tools:
+            from ._magic_tools import resolve_tools
+            from .display._approve import default_approver
+
+            params["tools"] = [*resolve_tools(opts.tools, self.ip.user_ns), *params.get("tools", [])]
+            params.update(opts.loop, approve=default_approver())
         stream = conversation.stream(
             prompt, key=key, provider=opts.provider, model=opts.model, base_url=opts.base_url, **params
         )
@@ -221,6 +229,15 @@ class NemotronMagics(Magics):
             from ._serve._magic import serve_line
 
             return serve_line(rest, self.nemotron_config)
+        if command == "tools":
+            from ._magic_tools import tools_table
+
+            self._no_arguments(command, rest)
+            return tools_table(self.ip.user_ns)
+        if command == "mcp":
+            from ._magic_tools import mcp_command
+
+            return mcp_command(rest)
         if command == "gpus":
             from ._serve._magic import gpus_table
 

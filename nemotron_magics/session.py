@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._client import Client, Stream
+    from ._loop import ToolLoop
     from ._response import Response
 
 Message = dict[str, Any]
@@ -220,11 +221,35 @@ LEDGER = Ledger()
 
 @dataclass
 class Turn:
-    """One exchange: the user's message and the (possibly still streaming) answer."""
+    """One exchange: the user's message and the (possibly still streaming) answer.
+
+    ``source`` is the stream or tool loop that makes the answer: a tool loop's answer is the
+    last of its rounds, known only when it ends, so :attr:`response` asks it.
+    """
 
     key: Hashable | None
     user: Message
-    response: Response
+    source: Any
+
+    @property
+    def response(self) -> Response:
+        response: Response = self.source.response
+        return response
+
+    def messages(self) -> list[Message]:
+        """This turn as the history carries it: every round's assistant turn and tool results."""
+        from ._providers import dialect_of
+
+        out: list[Message] = [dict(self.user)]
+        final = self.response
+        for r in final.rounds[:-1] or []:
+            dialect = dialect_of(r.provider)
+            out.append(dialect.assistant_message(r))
+            out.extend(
+                dialect.tool_message(c.id or f"call_{c.index}", c.name, c.result or "") for c in r.tool_calls
+            )
+        out.append(final.to_message())
+        return out
 
     @property
     def answered(self) -> bool:
@@ -297,8 +322,7 @@ class Session:
         for turn in self._turns[:upto]:
             if not turn.answered:
                 continue
-            messages.append(dict(turn.user))
-            messages.append(turn.response.to_message())
+            messages.extend(turn.messages())
         return messages
 
     @property
@@ -337,7 +361,7 @@ class Session:
         api_key: str | None = None,
         system: str | None = None,
         **params: Any,
-    ) -> Stream:
+    ) -> Stream | ToolLoop:
         """Start the next turn and return its stream; the turn is in :attr:`turns` at once.
 
         ``key`` names the turn: a later call with the same key replaces this turn
@@ -354,16 +378,19 @@ class Session:
             model=model or self.model,
             base_url=base_url or self.base_url,
             api_key=api_key or self._api_key,
+            on_round=self._count,  # every round of a tool loop costs tokens
             **merged,
         )
-        turn = Turn(key, user, stream.response)
+        turn = Turn(key, user, stream)
         if at is None:
             self._turns.append(turn)
         else:
             self._turns[at] = turn
-        self.usage.track(stream.response)
-        LEDGER.track(stream.response)
         return stream
+
+    def _count(self, response: Response) -> None:
+        self.usage.track(response)
+        LEDGER.track(response)
 
     def chat(self, prompt: str | Mapping[str, Any], *, key: Hashable | None = None, **kw: Any) -> Response:
         """One turn, streamed to the end; Ctrl-C keeps the partial answer in the conversation."""

@@ -62,13 +62,14 @@ class Kernel:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
 
-    def send(self, code: str, cell_id: str | None = None) -> str:
+    def send(self, code: str, cell_id: str | None = None, *, allow_stdin: bool = False) -> str:
+        """Execute as a frontend does; ``allow_stdin`` as JupyterLab sends it (an input box can ask)."""
         content = {
             "code": code,
             "silent": False,
             "store_history": True,
             "user_expressions": {},
-            "allow_stdin": False,
+            "allow_stdin": allow_stdin,
             "stop_on_error": True,
         }
         msg = self.kc.session.msg("execute_request", content, metadata={"cellId": cell_id} if cell_id else {})

@@ -128,7 +128,25 @@ def _tool_call(call: ToolCall, done: bool) -> dict[str, Any]:
         "arguments_text": call.arguments_text,
         "arguments": arguments,
         "error": call.error,
+        "status": call.status,
+        "result": call.result,
+        "duration": call.duration,
     }
+
+
+def _round(r: Response) -> dict[str, Any]:
+    """An earlier round of a tool loop, for the renderer: what it thought, said and called."""
+    return {
+        "reasoning": r.reasoning,
+        "content": r.content,
+        "tool_calls": [_tool_call(c, r.done) for c in r.tool_calls],
+        "usage": dataclasses.asdict(r.usage) if r.usage is not None else None,
+    }
+
+
+def earlier_rounds(r: Response) -> list[Response]:
+    """The rounds before the answer (none without a tool loop)."""
+    return r.rounds[:-1] if len(r.rounds) > 1 else []
 
 
 def payload(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) -> dict[str, Any]:
@@ -142,7 +160,8 @@ def payload(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) 
         "content": r.content,
         "reasoning": r.reasoning,
         "tool_calls": [_tool_call(c, r.done) for c in r.tool_calls],
-        "usage": dataclasses.asdict(r.usage) if r.usage is not None else None,
+        "usage": dataclasses.asdict(r.total_usage) if r.total_usage is not None else None,
+        "rounds": [_round(x) for x in earlier_rounds(r)],
         "timings": {
             "sent_at": t.sent_at,
             "first_byte": t.first_byte,
@@ -169,6 +188,7 @@ def payload(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) 
 
 def html_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) -> str:
     parts = [
+        *(_html.round_html(x, thinking_summary(x)) for x in earlier_rounds(r)),
         _html.thinking(r.reasoning, thinking_summary(r), live=False),
         _html.answer(shaped.text, fmt, shaped.language),
         _html.tool_cards(r.tool_calls, live=False),
@@ -183,26 +203,45 @@ def md_escape(text: str) -> str:
     return defuse_tex(_MD_PUNCT.sub(r"\\\1", text).replace("&", "&amp;").replace("<", "&lt;"))
 
 
-def markdown_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) -> str:
-    blocks: list[str] = []
-    if r.reasoning:
-        summary = html.escape(thinking_summary(r))  # inside <summary>: HTML, not Markdown
-        blocks.append(
-            f"<details><summary>{summary}</summary>\n\n{neutralise_markdown(r.reasoning)}\n\n</details>"
-        )
-    if shaped.text:
-        if fmt == "markdown":
-            blocks.append(neutralise_markdown(shaped.text))
-        else:
-            blocks.append(fence(shaped.text, shaped.language))
-    for call in r.tool_calls:
+def _md_thinking(r: Response) -> list[str]:
+    if not r.reasoning:
+        return []
+    summary = html.escape(thinking_summary(r))  # inside <summary>: HTML, not Markdown
+    return [f"<details><summary>{summary}</summary>\n\n{neutralise_markdown(r.reasoning)}\n\n</details>"]
+
+
+def _md_calls(calls: list[ToolCall]) -> list[str]:
+    blocks = []
+    for call in calls:
         args = (
             json.dumps(call.arguments, indent=2, ensure_ascii=False)
             if call.arguments is not None
             else call.arguments_text
         )
-        status = f" · {md_escape(call.error)}" if call.error else ""
-        blocks.append(f"**Tool call** {md_escape(call.name or '?')}{status}\n\n{fence(args, 'json')}")
+        status = "" if call.status == "requested" else f" · {md_escape(call.status)}"
+        if call.error:
+            status += f" · {md_escape(call.error)}"
+        block = f"**Tool call** {md_escape(call.name or '?')}{status}\n\n{fence(args, 'json')}"
+        if call.result and call.status not in _html.FAILED:
+            block += f"\n\n{fence(call.result)}"
+        blocks.append(block)
+    return blocks
+
+
+def markdown_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) -> str:
+    blocks: list[str] = []
+    for earlier in earlier_rounds(r):
+        blocks += _md_thinking(earlier)
+        if earlier.content.strip():
+            blocks.append(neutralise_markdown(earlier.content))
+        blocks += _md_calls(earlier.tool_calls)
+    blocks += _md_thinking(r)
+    if shaped.text:
+        if fmt == "markdown":
+            blocks.append(neutralise_markdown(shaped.text))
+        else:
+            blocks.append(fence(shaped.text, shaped.language))
+    blocks += _md_calls(r.tool_calls)
     for kind, text in said:
         label = _html.NOTE_LABELS.get(kind, "")
         blocks.append(f"{'**' + label + '** ' if label else ''}*{md_escape(text)}*")
@@ -210,13 +249,22 @@ def markdown_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, s
     return "\n\n".join(blocks) + "\n"
 
 
+def _plain_call(c: ToolCall) -> str:
+    line = f"→ tool call {c.name}({c.arguments_text})"
+    if c.status != "requested":
+        line += f" · {c.status}: {c.error or c.result or ''}"
+    return line
+
+
 def plain_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) -> str:
     """The answer as it is (what ``print`` and a terminal show), then tool calls, notes, footer."""
-    lines = [f"→ tool call {c.name}({c.arguments_text})" for c in r.tool_calls]
+    earlier = [_plain_call(c) for x in earlier_rounds(r) for c in x.tool_calls]
+    lines = [_plain_call(c) for c in r.tool_calls]
     lines += [f"[{text}]" for _, text in said]
     lines.append(" · ".join(footer_parts(r)))
     head = shaped.text.rstrip("\n")
-    return (head + "\n\n" if head else "") + "\n".join(lines)
+    before = "\n".join(earlier) + "\n\n" if earlier else ""
+    return before + (head + "\n\n" if head else "") + "\n".join(lines)
 
 
 def mimebundle(response: Response, *, format: str = "markdown", banners: bool = True) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from .._response import ToolCall
+from .._response import Response, ToolCall
 from ._markdown import escape_text, render_markdown
 
 _BORDER = "var(--jp-border-color2,#d0d0d0)"
@@ -86,34 +86,86 @@ def thinking(reasoning: str, summary: str, *, live: bool) -> str:
     )
 
 
-def _arguments(call: ToolCall, live: bool) -> tuple[str, str]:
-    """(shown arguments, status) for one call."""
+#: Statuses that mean the call did not give the model what it asked for: a red card.
+FAILED = frozenset({"error", "invalid", "unknown", "timeout", "denied"})
+#: A result longer than this is folded: its start shows, the rest opens on a click.
+RESULT_PREVIEW = 400
+
+
+def _arguments(call: ToolCall, live: bool) -> str:
+    """The arguments as the card shows them: pretty JSON, filling in while they stream."""
+    if call.arguments is not None:
+        return json.dumps(call.arguments, indent=2, ensure_ascii=False)
     if live:
         partial = call.partial_arguments()
         text = (
             json.dumps(partial, indent=2, ensure_ascii=False) if partial is not None else call.arguments_text
         )
         shown, skipped = _tail(text, LIVE_WINDOW)
-        return (f"… {skipped:,} characters above\n" if skipped else "") + shown, "receiving arguments…"
-    if call.arguments is not None:
-        return json.dumps(call.arguments, indent=2, ensure_ascii=False), "requested"
-    return call.arguments_text, call.error or "arguments incomplete"
+        return (f"… {skipped:,} characters above\n" if skipped else "") + shown
+    return call.arguments_text
+
+
+def _status(call: ToolCall, live: bool) -> str:
+    if call.status == "requested":
+        if live and call.arguments is None:
+            return "receiving arguments…"
+        if call.arguments is None:
+            return call.error or "arguments incomplete"
+        return "requested"
+    text = {"running": "running…", "waiting for approval": "waiting for approval"}.get(
+        call.status, call.status
+    )
+    if call.duration is not None and call.status not in ("running", "waiting for approval"):
+        text += f" · {call.duration:.2f} s"
+    return text
+
+
+def _result(call: ToolCall) -> str:
+    """What went back to the model, folded when long; a failure's own words in red."""
+    shown = call.error if call.status in FAILED and call.error else call.result
+    if not shown:
+        return ""
+    style = f"{_WRAP};margin:.3em 0 0;font-size:.92em;border-top:1px dashed {_BORDER};padding-top:.3em"
+    if len(shown) <= RESULT_PREVIEW:
+        return f'<pre class="nm-tool-result" style="{style}">{escape_text(shown)}</pre>'
+    head, rest = shown[:RESULT_PREVIEW], len(shown) - RESULT_PREVIEW
+    return (
+        f'<details class="nm-tool-result"><summary style="cursor:pointer;opacity:.75">'
+        f"result: {len(shown):,} characters (show all)</summary>"
+        f'<pre style="{style}">{escape_text(shown)}</pre></details>'
+        f'<pre style="{style};opacity:.8">{escape_text(head)}… ({rest:,} more)</pre>'
+    )
 
 
 def tool_cards(calls: Iterable[ToolCall], *, live: bool) -> str:
+    """One card per call: name, arguments, status (and time), the result or what went wrong."""
     cards = []
     for call in calls:
-        args, status = _arguments(call, live)
-        bad = not live and call.arguments is None
-        color = "var(--jp-error-color1,#d32f2f)" if bad else "inherit"
+        failed = call.status in FAILED or (not live and call.status == "requested" and call.arguments is None)
+        color = "var(--jp-error-color1,#d32f2f)" if failed else "inherit"
+        border = "var(--jp-error-color1,#d32f2f)" if failed else _BORDER
+        status, args = escape_text(_status(call, live)), escape_text(_arguments(call, live))
         cards.append(
-            f'<div class="nm-tool" style="border:1px solid {_BORDER};border-radius:6px;'
-            f'padding:.35em .6em;margin:.4em 0">'
+            f'<div class="nm-tool nm-tool-{escape_text(call.status.split()[0])}" '
+            f'style="border:1px solid {border};border-radius:6px;padding:.35em .6em;margin:.4em 0">'
             f'<div><span style="{_BADGE}">tool</span> <code>{escape_text(call.name or "?")}</code> '
-            f'<span style="opacity:.7;color:{color}">· {escape_text(status)}</span></div>'
-            f'<pre style="{_WRAP};margin:.3em 0 0;font-size:.92em">{escape_text(args)}</pre></div>'
+            f'<span class="nm-tool-status" style="opacity:.75;color:{color}">· {status}'
+            "</span></div>"
+            f'<pre style="{_WRAP};margin:.3em 0 0;font-size:.92em">{args}</pre>'
+            f"{_result(call)}</div>"
         )
     return "".join(cards)
+
+
+def round_html(r: Response, summary: str) -> str:
+    """A finished round of a tool loop: its thinking, what it said, its calls and their results."""
+    parts = [
+        thinking(r.reasoning, summary, live=False),
+        f'<div class="nm-answer">{render_markdown(r.content)}</div>' if r.content.strip() else "",
+        tool_cards(r.tool_calls, live=False),
+    ]
+    return f'<div class="nm-round">{"".join(parts)}</div>'
 
 
 #: The word a note starts with; words, not emoji, so every machine's fonts can show them.
@@ -146,6 +198,7 @@ def status(text: str) -> str:
 
 
 __all__ = [
+    "FAILED",
     "LIVE_WINDOW",
     "NOTE_LABELS",
     "NO_MATH",
@@ -153,6 +206,7 @@ __all__ = [
     "footer",
     "note",
     "pre",
+    "round_html",
     "segment",
     "status",
     "thinking",

@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .._events import Retrying
+from .._events import Retrying, ToolProgress
 from .._response import Response
 from . import _html
 from ._bundle import mimebundle, thinking_summary
@@ -78,15 +78,26 @@ def _html_data(html: str) -> dict[str, Any]:
     return {"text/html": _html.wrap(html)}
 
 
+#: Events that are shown at once, whatever the message budget (they come before a wait).
+_AT_ONCE = (Retrying, ToolProgress)
+
+
 class LiveDisplay:
     """Renders one :class:`Response` while its stream is consumed; :meth:`close` leaves the bundle."""
 
     def __init__(self, response: Response, *, format: str = "markdown", max_rate: float = 20.0) -> None:
-        self.response = response
         self.format = format
         self.interval = 1.0 / max_rate
         self.channel = Channel()
-        self.splitter = Splitter(markdown=format == "markdown", max_open=MAX_OPEN)
+        self.next_at = 0.0
+        #: Outputs of earlier rounds of a tool loop: the first becomes the bundle, the rest empty.
+        self._spent: list[str] = []
+        self._begin(response)
+
+    def _begin(self, response: Response) -> None:
+        """The state one round's rendering needs (a tool loop starts it again per round)."""
+        self.response = response
+        self.splitter = Splitter(markdown=self.format == "markdown", max_open=MAX_OPEN)
         self.head: str | None = None
         self._head_html = ""
         self._head_at = 0.0
@@ -103,8 +114,7 @@ class LiveDisplay:
         self._pending: list[str] = []  # rendered finished pieces shown in the tail
         self._pending_chars = 0
         self._consumed = 0
-        self._tools: tuple[tuple[int, str, int], ...] = ()
-        self.next_at = 0.0
+        self._tools: tuple[tuple[int, str, int, str], ...] = ()
 
     # -- the loop ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -112,12 +122,19 @@ class LiveDisplay:
         self.head = self.channel.new(_html_data(self._head_html))
 
     def consume(self, events: Iterable[Any]) -> None:
-        """Drain ``events``; update the display whenever the message budget allows."""
+        """Drain ``events``; update the display whenever the message budget allows.
+
+        ``events`` may be a tool loop, whose ``.response`` moves on to each new round: the
+        finished round is then drawn once, whole, and the new one streams below it.
+        """
         clock = time.perf_counter
         for event in events:
             now = clock()
-            # A retry is about to sleep: show it now, whatever the budget says.
-            if now >= self.next_at or type(event) is Retrying:
+            current = getattr(events, "response", None)
+            if isinstance(current, Response) and current is not self.response:
+                self._next_round(current)
+            # A retry is about to sleep, a tool changed status: show it now, whatever the budget says.
+            if now >= self.next_at or type(event) in _AT_ONCE:
                 sent = self.tick(now)
                 # Counted from the end of the tick: a slow render never starves the stream.
                 self.next_at = clock() + sent * self.interval
@@ -128,6 +145,11 @@ class LiveDisplay:
         self._tick_head(now)
         r = self.response
         content = r.content
+        # Raw <tool_call> text from a server without a tool parser becomes tool calls at the end:
+        # it is not shown as answer text meanwhile.
+        raw_call = content.find("<tool_call>", max(0, self._consumed - 10))
+        if raw_call >= 0:
+            content = content[:raw_call]
         changed = False
         if len(content) > self._consumed:  # (shorter only after finish() corrected it: the bundle shows that)
             self.splitter.feed(content[self._consumed :])
@@ -138,7 +160,7 @@ class LiveDisplay:
             self._pending_chars += len(piece.raw)
         calls = r.tool_calls
         if calls:
-            tools = tuple((c.index, c.name, len(c.arguments_text)) for c in calls)
+            tools = tuple((c.index, c.name, len(c.arguments_text), c.status) for c in calls)
             if tools != self._tools:
                 self._tools = tools
                 changed = True
@@ -232,19 +254,35 @@ class LiveDisplay:
         else:
             self.channel.update(self.tail, _html_data(html))
 
+    # -- rounds of a tool loop ----------------------------------------------------------------
+    def _next_round(self, response: Response) -> None:
+        """Draw the finished round whole in its head, drop its live pieces, start the next below."""
+        done = self.response
+        if self.head is not None:
+            self.channel.update(self.head, _html_data(_html.round_html(done, thinking_summary(done))))
+            self._spent.append(self.head)
+        for display_id in [*self.segments, *([self.tail] if self.tail else [])]:
+            self.channel.update(display_id, {})
+        self._begin(response)
+        self.start()
+
     # -- the end -------------------------------------------------------------------------------
     def close(self, *, blank: bool = False, banners: bool = True) -> None:
-        """Replace the head with the complete bundle (or nothing) and empty every other output.
+        """Replace the first output with the complete bundle (or nothing) and empty every other one.
 
         ``banners=False``: the caller raises the stop or the error next, and its line says it.
         """
         if self.head is None:
             return
-        bundle = {} if blank else mimebundle(self.response, format=self.format, banners=banners)
-        self.channel.update(self.head, bundle)
-        for display_id in [*self.segments, *([self.tail] if self.tail else [])]:
+        final = self.response
+        if final.rounds and final.rounds[-1] is not final:
+            final = final.rounds[-1]  # stopped between rounds: the loop's answer is its last round
+        bundle = {} if blank else mimebundle(final, format=self.format, banners=banners)
+        first, *others = [*self._spent, self.head]
+        self.channel.update(first, bundle)
+        for display_id in [*others, *self.segments, *([self.tail] if self.tail else [])]:
             self.channel.update(display_id, {})
-        self.segments, self.tail = [], None
+        self.segments, self.tail, self._spent = [], None, []
 
 
 __all__ = ["Channel", "LiveDisplay"]

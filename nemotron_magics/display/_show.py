@@ -14,12 +14,13 @@ import sys
 from typing import TYPE_CHECKING
 
 from .._errors import StreamCancelled, StreamError
-from .._events import ReasoningDelta, TextDelta
+from .._events import ReasoningDelta, TextDelta, ToolProgress
 from ._bundle import check_format
 from ._terminal import TerminalPrinter
 
 if TYPE_CHECKING:
     from .._client import Stream
+    from .._loop import ToolLoop
     from .._response import Response
 
 
@@ -37,9 +38,9 @@ def _cancelled(exc: KeyboardInterrupt, response: Response) -> StreamCancelled:
 
 
 def show_stream(
-    stream: Stream, *, format: str = "markdown", max_rate: float = 20.0, rich: bool | None = None
+    stream: Stream | ToolLoop, *, format: str = "markdown", max_rate: float = 20.0, rich: bool | None = None
 ) -> Response:
-    """Consume ``stream`` while rendering it live; return the finished Response.
+    """Consume ``stream`` (or a tool loop, round after round) while rendering it; return the answer.
 
     ``max_rate`` bounds display messages per second however fast chunks arrive. ``rich``
     forces the kernel display (True) or terminal printing (False); by default the running
@@ -55,25 +56,25 @@ def show_stream(
 
     from ._live import LiveDisplay
 
-    response = stream.response
-    live = LiveDisplay(response, format=format, max_rate=max_rate)
+    live = LiveDisplay(stream.response, format=format, max_rate=max_rate)
     try:
         live.start()
         live.consume(stream)
     except KeyboardInterrupt as exc:
         stream.close()  # first: the connection ends now, whatever rendering costs after
         live.close(banners=False)  # the raised StreamCancelled's line says it, once
-        raise _cancelled(exc, response) from None
+        raise _cancelled(exc, stream.response) from None
     except StreamError:
         live.close(banners=False)
         raise
     except BaseException:
         stream.close()
         # Nothing arrived (refused, unauthorised …): the error's one line says it all.
-        live.close(blank=not (response.content or response.reasoning or response.tool_calls))
+        r = stream.response
+        live.close(blank=not (r.content or r.reasoning or r.tool_calls or r.rounds))
         raise
     live.close()
-    return response
+    return stream.response  # a tool loop's answer is its last round
 
 
 def _quiet_notes(response: Response) -> str | None:
@@ -83,24 +84,27 @@ def _quiet_notes(response: Response) -> str | None:
     return "; ".join(text for _, text in notes(response, banners=False)) or None
 
 
-def _print_stream(stream: Stream) -> Response:
+def _print_stream(stream: Stream | ToolLoop) -> Response:
     printer = TerminalPrinter()
-    response = stream.response
     try:
         for event in stream:
-            printer.feed(event)
+            if type(event) is ToolProgress and event.status not in ("running", "waiting for approval"):
+                printer.tool_result(stream.response.tool_calls[event.index])
+            else:
+                printer.feed(event)
     except KeyboardInterrupt as exc:
         stream.close()
-        printer.close(response, note=_quiet_notes(response))
-        raise _cancelled(exc, response) from None
+        printer.close(stream.response, note=_quiet_notes(stream.response))
+        raise _cancelled(exc, stream.response) from None
     except StreamError:
-        printer.close(response, note=_quiet_notes(response))
+        printer.close(stream.response, note=_quiet_notes(stream.response))
         raise
     except BaseException:
         stream.close()
-        if response.content or response.reasoning:
+        if stream.response.content or stream.response.reasoning:
             printer.out.write("\n")
         raise
+    response = stream.response  # a tool loop's answer is its last round
     printer.close(response, note=_quiet_notes(response))
     return response
 

@@ -21,7 +21,9 @@ def footer_parts(r: Response) -> list[str]:
         # The note names the provider's own model; another model keeps its id beside the note.
         own = r.model == provider.model
         parts[1:] = [provider.answer_note] if own else [r.model, provider.answer_note]
-    u = r.usage
+    if len(r.rounds) > 1:
+        parts.append(f"{len(r.rounds)} rounds")
+    u = r.total_usage  # a tool loop's footer counts every round
     if u is not None:
         tokens = f"{_tokens(u.prompt_tokens)} in / {_tokens(u.completion_tokens)} out"
         if u.reasoning_tokens:

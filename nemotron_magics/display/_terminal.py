@@ -11,7 +11,7 @@ import sys
 from typing import TextIO
 
 from .._events import Event, ReasoningDelta, TextDelta, ToolCallDelta
-from .._response import Response
+from .._response import Response, ToolCall
 from .._terminal_text import terminal_safe
 from ._summary import footer
 
@@ -53,6 +53,16 @@ class TerminalPrinter:
         else:
             return
         self.out.flush()
+
+    def tool_result(self, call: ToolCall) -> None:
+        """A tool call of the loop finished: its status and what went back to the model."""
+        said = call.error or call.result or ""
+        said = said if len(said) <= 300 else said[:300] + f"… ({len(said) - 300:,} more)"
+        line = terminal_safe(f"  {call.name}({call.arguments_text}) · {call.status}: {said}")
+        colour = _YELLOW if call.status != "done" else _DIM
+        self.out.write(f"{colour}{line}{_RESET}\n" if self.color else line + "\n")
+        self.out.flush()
+        self._section = None  # the next round's thinking starts a new section
 
     def close(self, response: Response, *, note: str | None = None) -> None:
         """Finish the answer: tool arguments, a note (stopped, error) if any, then the footer line."""

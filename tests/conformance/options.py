@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from .faults import ERROR_EVENTS, ERROR_KINDS, SHAPES
+from .tools import DIALECTS, SCENARIOS
 
 # option name -> converter; unknown names are refused so a typo in a test fails loudly.
 OPTIONS: dict[str, type] = {
@@ -42,6 +43,9 @@ OPTIONS: dict[str, type] = {
     "pad": int,
     "retry_after_ms": str,
     "mb": int,
+    "dialect": str,
+    "parallel": int,
+    "cut": int,
 }
 
 # alias -> (scenario it plays, default options); explicit options win over these defaults.
@@ -67,6 +71,8 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "trickle": ("nvidia", {"split": 1, "delay": 1.0}),
 }
 GENERATORS = ("big", "long", "giant")
+#: Multi-round tool scenarios (``tools.py``): the server checks the history before each round.
+TOOL_SCENARIOS = tuple(SCENARIOS)
 
 
 # --------------------------------------------------------------------------- option encoding
@@ -77,6 +83,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "style": ("nvidia", "openai", "openrouter", "text"),
     "error_style": tuple(ERROR_EVENTS),
     "shape": tuple(SHAPES),
+    "dialect": DIALECTS,
 }
 
 
@@ -91,6 +98,8 @@ def check_options(opts: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"option {key}={typed[key]!r}: expected one of {allowed}")
     if "error" in typed and typed["error"] not in ERROR_KINDS:
         raise ValueError(f"option error={typed['error']!r}: expected one of {sorted(ERROR_KINDS)}")
+    if "cut" in typed and typed["cut"] < 0:
+        raise ValueError(f"option cut={typed['cut']!r}: expected a position >= 0")
     return typed
 
 

@@ -11,7 +11,8 @@ URL scheme
     http://127.0.0.1:PORT/s/<scenario>/<options>/<any/path>/<endpoint>
 
 * ``<scenario>``: a transcript name (``nvidia``, ``openrouter`` … see ``transcripts/README.md``), a
-  generator (``big``, ``long``), or an alias (``reset``, ``stall``, ``unauthorized`` … see ``ALIASES``).
+  generator (``big``, ``long``), a multi-round tool scenario (``tool_rounds`` …), or an alias
+  (``reset``, ``stall``, ``unauthorized`` … see ``ALIASES``).
 * ``<options>``: ``-`` for none, else ``key=value`` pairs joined by ``,`` (sorted by key when built by
   :meth:`ConformanceServer.base_url`).  Keys and values are percent-encoded (``urllib.parse.quote`` with
   ``safe=""``), so a value may hold ``,``, ``=`` or ``/``.  A bare ``key`` means ``key=1``.
@@ -59,6 +60,11 @@ Options (all scenarios)
                      bearer key after P filler characters, so a test can walk the key across every cut.
 ``retry_after_ms=V`` send ``retry-after-ms: V`` with the error (verbatim: ``-5``, ``250``).
 ``mb=M``             size of the ``giant`` line in MiB (default 300).
+``dialect=D``        tool scenarios: ``openai`` (default: ``delta.reasoning_content``), ``openrouter``
+                     (``reasoning`` + ``reasoning_details``, required back unchanged) or ``vllm``
+                     (``delta.reasoning``, required back in the assistant message's ``reasoning``).
+``parallel=0|1``     tool scenarios: the first request must say ``parallel_tool_calls: false|true``.
+``cut=K``            ``raw_tool_call``: the raw ``<tool_call>`` text in two content deltas cut at K.
 
 Generators: ``big`` (``n`` content chunks, ``r`` reasoning chunks first; pre-rendered, sent in 1 MiB
 writes); ``long`` (``chars`` of Markdown answer, ``rchars`` of reasoning, ``chunk`` chars per delta,
@@ -67,12 +73,22 @@ writes); ``long`` (``chars`` of Markdown answer, ``rchars`` of reasoning, ``chun
 client fails early; the server writes it lazily). ``trickle`` plays ``nvidia`` one byte a second
 (``split=1,delay=1``).
 
+Multi-round tool scenarios (``tools.py``): ``tool_rounds`` (two parallel ``get_weather`` calls, then an
+answer quoting both results), ``tool_named`` (a forced named tool), ``tool_recover`` (a ``divide`` by zero,
+then a retry), ``tool_forever`` (``ping`` every round, for max_rounds), ``raw_tool_call`` (the call as raw
+text in ``content``).  Stateless: the round is read from the request's ``messages`` after the last user
+message; before answering, the server checks that history (the assistant ``tool_calls`` as streamed, the
+``role: tool`` messages in call order with matching ids, each dialect's reasoning fields) and answers a
+wrong one with HTTP 400 ``{"error": {"message": "conformance: <what is wrong>", "code": 400}}``.  The
+request's record says which round it asked for (``round``) and why it was refused (``problem``).
+
 A POST whose JSON body does not say ``"stream": true`` gets the transcript folded into one
 ``chat.completion`` (wrapped in Cloudflare's v4 envelope on ``…/run/…``), as a real server would.
 ``fail``/``status``/``error`` count only generation requests (POST); ``GET …/models`` always answers.
 
 Layout: ``options.py`` (this URL segment), ``streams.py`` (transcripts, folding, ``big``/``long``),
-``faults.py`` (error bodies, stream damage), this file (sockets, records, command line).
+``faults.py`` (error bodies, stream damage), ``tools.py`` (multi-round tool scenarios and their history
+checks), this file (sockets, records, command line).
 """
 
 from __future__ import annotations
@@ -95,8 +111,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from . import tools
 from .faults import JSON_TYPE, SHAPES, apply_faults, error_response, giant_line_events
-from .options import ALIASES, GENERATORS, decode_options, encode_options
+from .options import ALIASES, GENERATORS, TOOL_SCENARIOS, decode_options, encode_options
 from .streams import (
     DEFAULT_MODEL,
     all_expected,
@@ -130,6 +147,10 @@ class RecordedRequest:
     raw_body: bytes
     attempt: int = 0
     outcome: str = "pending"
+    #: Tool scenarios: the round this request asked for (1, 2 …; 0 when its history was refused).
+    round: int = 0
+    #: Tool scenarios: why the history was refused (the 400's message, ``conformance: …``), else None.
+    problem: str | None = None
     done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property
@@ -143,7 +164,8 @@ class RecordedRequest:
     def wait(self, timeout: float = 5.0) -> str:
         """Block until the server has finished answering; returns the outcome.
 
-        Outcomes: ``complete``, ``error_status``, ``truncated``, ``hangup``, ``stalled``, ``reset``,
+        Outcomes: ``complete``, ``error_status``, ``rejected`` (a tool scenario refused the history: 400),
+        ``truncated``, ``hangup``, ``stalled``, ``reset``,
         ``dropped``, ``server_stopped``, ``client_disconnected`` (the client went away first: what an
         interrupt test wants to see; the server notices at its next write, so give the stream a ``delay``).
         """
@@ -405,7 +427,7 @@ class ConformanceServer:
     @staticmethod
     def scenarios() -> list[str]:
         """Every scenario name the server answers."""
-        return sorted({*transcript_names(), *GENERATORS, *ALIASES})
+        return sorted({*transcript_names(), *GENERATORS, *ALIASES, *TOOL_SCENARIOS})
 
     # dispatch --------------------------------------------------------------
 
@@ -414,7 +436,7 @@ class ConformanceServer:
         if scenario in ALIASES:
             base, defaults = ALIASES[scenario]
             return base, {**defaults, **opts}
-        if scenario in GENERATORS:
+        if scenario in GENERATORS or scenario in TOOL_SCENARIOS:
             return scenario, opts
         try:
             transcript_path(scenario)
@@ -555,7 +577,19 @@ class ConformanceServer:
         if base == "giant":
             self._giant(h, rec, opts, extra, split, delay)
             return
-        full, weights, ctype = self._events(base, opts, rec, api_path)
+        tool_events: list[bytes] | None = None
+        if base in TOOL_SCENARIOS:
+            verdict = tools.answer(base, opts, rec.body)
+            rec.round, rec.problem = verdict.round, verdict.problem
+            if verdict.problem is not None:
+                data = tools.problem_body(verdict.problem)
+                writer = _Writer(h.connection, self._stop, "length", 0, 0.0)
+                writer.head(400, JSON_TYPE, extra, len(data))
+                writer.body(data)
+                rec.outcome = "rejected"
+                return
+            tool_events = verdict.events
+        full, weights, ctype = self._events(base, opts, rec, api_path, tool_events)
         streaming = (
             ctype.startswith("text/event-stream") or SHAPES.get(opts.get("shape", ""), ("",))[0] == "ctype"
         )
@@ -611,13 +645,20 @@ class ConformanceServer:
         h.close_connection = True
 
     def _events(
-        self, base: str, opts: dict[str, Any], rec: RecordedRequest, api_path: str
+        self,
+        base: str,
+        opts: dict[str, Any],
+        rec: RecordedRequest,
+        api_path: str,
+        tool_events: list[bytes] | None = None,
     ) -> tuple[list[bytes], list[int], str]:
         """The response as a list of events (for faults), their pacing weights, and its content type."""
         shape = SHAPES.get(opts.get("shape", ""), ("",))
         if shape[0] == "body":
             return [shape[2]], [0], shape[1]
-        if base == "big":
+        if tool_events is not None:
+            events, weights, ctype = tool_events, [0] * len(tool_events), SSE_TYPE
+        elif base == "big":
             body = big_body(int(opts.get("n", 200_000)), int(opts.get("r", 0)))
             events, weights, ctype = [body], [0], SSE_TYPE
         elif base == "long":

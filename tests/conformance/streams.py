@@ -68,11 +68,30 @@ def sse_payloads(data: bytes) -> Iterator[str]:
             yield "\n".join(ln[5:].removeprefix(" ") for ln in lines)
 
 
+def merge_reasoning_details(merged: list[dict[str, Any]], details: list[dict[str, Any]]) -> None:
+    """Merge one chunk's OpenRouter ``reasoning_details`` into ``merged``, as a client must.
+
+    By ``index`` (default: the next slot): ``text``, ``summary`` and ``data`` pieces are concatenated,
+    any other non-null key is overwritten. What a client sends back in the next turn must equal this.
+    """
+    for detail in details:
+        index = detail.get("index", len(merged))
+        if index < len(merged):
+            slot = merged[index]
+            for key, value in detail.items():
+                if key in ("text", "summary", "data") and isinstance(value, str):
+                    slot[key] = (slot.get(key) or "") + value
+                elif value is not None:
+                    slot[key] = value
+        else:
+            merged.append(dict(detail))
+
+
 def fold_stream(data: bytes) -> dict[str, Any]:
     """Fold an SSE transcript into the non-streamed body a server would have answered instead."""
     message: dict[str, Any] = {"role": "assistant", "content": None}
     texts: dict[str, str] = {}
-    details: dict[int, dict[str, Any]] = {}
+    details: list[dict[str, Any]] = []
     calls: dict[int, dict[str, Any]] = {}
     head: dict[str, Any] = {}
     finish: str | None = None
@@ -95,9 +114,7 @@ def fold_stream(data: bytes) -> dict[str, Any]:
             for key in ("content", "reasoning", "reasoning_content"):
                 if isinstance(delta.get(key), str):
                     texts[key] = texts.get(key, "") + delta[key]
-            for item in delta.get("reasoning_details") or []:
-                slot = details.setdefault(item.get("index", 0), {**item, "text": ""})
-                slot["text"] += item.get("text") or ""
+            merge_reasoning_details(details, delta.get("reasoning_details") or [])
             for item in delta.get("tool_calls") or []:
                 call = calls.setdefault(
                     item["index"],
@@ -114,7 +131,7 @@ def fold_stream(data: bytes) -> dict[str, Any]:
         if key in texts:
             message[key] = texts[key]
     if details:
-        message["reasoning_details"] = [details[i] for i in sorted(details)]
+        message["reasoning_details"] = details
     if calls:
         message["tool_calls"] = [calls[i] for i in sorted(calls)]
     return {
