@@ -117,7 +117,7 @@ def _status(call: ToolCall, live: bool) -> str:
         call.status, call.status
     )
     if call.duration is not None and call.status not in ("running", "waiting for approval"):
-        text += f" · {call.duration:.2f} s"
+        text += f" · {call.duration:.2f} s" if call.duration >= 0.01 else " · < 0.01 s"
     return text
 
 
