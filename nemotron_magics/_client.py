@@ -360,6 +360,12 @@ class AsyncClient(_Base):
         **params: Any,
     ) -> AsyncStream:
         api_key, base_url = _secret(api_key), _url(base_url)
+        tools = params.get("tools")
+        if any(k in params for k in LOOP_OPTIONS) or (tools and any(not isinstance(t, Mapping) for t in tools)):
+            raise ConfigurationError(
+                "The tool loop runs on Client and chat(); AsyncClient sends JSON-schema tool dicts only "
+                "(run the loop with await asyncio.to_thread(nm.chat, …, tools=[f]))"
+            )
         # Resolution may start the embedded engine or ask a server for its model: keep it off the loop.
         call = await asyncio.to_thread(
             self._resolver.resolve, prompt_or_messages, provider, model, base_url, api_key, params

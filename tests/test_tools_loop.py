@@ -113,6 +113,14 @@ def test_bad_loop_options_are_one_line(server: ConformanceServer) -> None:
         nm.chat("x", base_url=server.base_url("tool_rounds"), model="m", tools=[get_weather], max_rounds=0)
     with pytest.raises(nm.ConfigurationError, match="apply to a tool loop"):
         nm.chat("x", base_url=server.base_url("nvidia"), model="m", max_rounds=3)
+    import asyncio
+
+    async def via_async() -> None:
+        async with nm.AsyncClient(base_url=server.base_url("tool_rounds"), model="m") as client:
+            await client.chat("x", tools=[get_weather])
+
+    with pytest.raises(nm.ConfigurationError, match="The tool loop runs on Client and chat"):
+        asyncio.run(via_async())
     with pytest.raises(nm.ConfigurationError, match="Cannot use int"):
         nm.chat("x", base_url=server.base_url("nvidia"), model="m", tools=[3])
     assert server.requests == []
