@@ -360,8 +360,8 @@ class AsyncClient(_Base):
         **params: Any,
     ) -> AsyncStream:
         api_key, base_url = _secret(api_key), _url(base_url)
-        tools = params.get("tools")
-        if any(k in params for k in LOOP_OPTIONS) or (tools and any(not isinstance(t, Mapping) for t in tools)):
+        callables = [t for t in params.get("tools") or () if not isinstance(t, Mapping)]
+        if callables or any(k in params for k in LOOP_OPTIONS):
             raise ConfigurationError(
                 "The tool loop runs on Client and chat(); AsyncClient sends JSON-schema tool dicts only "
                 "(run the loop with await asyncio.to_thread(nm.chat, …, tools=[f]))"
