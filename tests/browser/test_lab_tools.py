@@ -17,7 +17,8 @@ TOOL = '''def get_weather(city: str) -> str:
 
 def test_tool_cards_and_rounds(open_notebook: Callable, conformance_url: Callable[..., str]) -> None:
     url = conformance_url("tool_rounds", delay=0.02)
-    nb = open_notebook([LOAD, TOOL, f"%%nemotron -p local --base-url {url} -m m --tools get_weather\nWeather?"])
+    ask = f"%%nemotron -p local --base-url {url} -m m --tools get_weather\nWeather?"
+    nb = open_notebook([LOAD, TOOL, ask])
     nb.run_all()
     out = nb.output(2)
     cards = out.locator(".nm-tool")
