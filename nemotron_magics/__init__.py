@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
     "Session": ".session",
     **dict.fromkeys(("Server", "serve", "servers"), "._serve._server"),
     **dict.fromkeys(("GPU", "Recommendation", "gpus", "recommend"), "._serve._gpus"),
+    **dict.fromkeys(("chat_widget", "controls"), ".widgets"),
 }
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     from ._serve._gpus import GPU, Recommendation, gpus, recommend
     from ._serve._server import Server, serve, servers
     from .session import Session
+    from .widgets import chat_widget, controls
 
 
 def __getattr__(name: str) -> Any:
@@ -150,7 +152,9 @@ __all__ = [
     "Usage",
     "__version__",
     "chat",
+    "chat_widget",
     "configure",
+    "controls",
     "default_client",
     "get_provider",
     "gpus",
