@@ -137,18 +137,14 @@ class Nemotron(_LibrarySettings):  # type: ignore[misc]
         return {name: getattr(self, name) for name in sorted(self.class_trait_names(config=True))}
 
 
-def config_file_values() -> dict[str, Any]:
-    """The library values ``ipython_config.py`` (or the command line) gives ``Nemotron``, checked.
+#: What ``ipython_config.py`` gave, read when the extension loads (``%config`` later merges into the
+#: shell's config too, so the file's values cannot be read back from there afterwards).
+_file_values: dict[str, Any] | None = None
 
-    What the panel's reset returns to: these over the library's own defaults. ``%config`` does not
-    change them (it updates the configurable's copy of the config, not the shell's).
-    """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return {}
-    shell = get_ipython()
-    section = shell.config.get("Nemotron", {}) if shell is not None else {}
+
+def read_config_file_values(config: Any) -> dict[str, Any]:
+    """The library values a config (the shell's, at load) gives ``Nemotron``, checked."""
+    section = config.get("Nemotron", {}) if config is not None else {}
     values: dict[str, Any] = {}
     for name in LIBRARY_TRAITS:
         if name in section:
@@ -157,3 +153,20 @@ def config_file_values() -> dict[str, Any]:
             except ConfigurationError:
                 continue  # refused at load already, with its message
     return values
+
+
+def remember_config_file_values(config: Any) -> None:
+    global _file_values
+    _file_values = read_config_file_values(config)
+
+
+def config_file_values() -> dict[str, Any]:
+    """What the panel's reset returns to, over the library's defaults: ``ipython_config.py``'s values."""
+    if _file_values is not None:
+        return dict(_file_values)
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return {}
+    shell = get_ipython()
+    return read_config_file_values(shell.config if shell is not None else None)

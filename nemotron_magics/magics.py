@@ -25,7 +25,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from traitlets import CaselessStrEnum, Float, TraitError, Unicode
 
 from . import session as _session
-from ._configurable import Nemotron, RuleTrait
+from ._configurable import Nemotron, RuleTrait, remember_config_file_values
 from ._errors import ConfigurationError
 from ._interpolate import interpolate
 from ._magic_args import CELL_HELP, CellOptions, parse_cell_line, split_line, wants_help
@@ -344,6 +344,7 @@ def load_ipython_extension(ip: Any) -> None:
     """Register the magics and the ``Nemotron`` configurable; nothing else is touched."""
     if id(ip) in _LOADED:
         return
+    remember_config_file_values(ip.config)  # before %config can merge into it: what reset returns to
     configurable = Nemotron(parent=ip)
     configurable.push_all()  # values from ipython_config.py reach the library settings now
     ip.configurables.append(configurable)
