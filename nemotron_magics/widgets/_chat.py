@@ -34,7 +34,12 @@ from ._input import make_input
 
 _USER_STYLE = (
     "margin:.6em 0 .2em auto;max-width:80%;width:fit-content;padding:.35em .7em;border-radius:8px;"
-    "background:var(--jp-layout-color2,#eef1f5);white-space:pre-wrap;word-break:break-word"
+    "background:var(--jp-layout-color2,#eef1f5);white-space:pre-wrap;word-break:break-word;line-height:1.4"
+)
+#: ipywidgets' HTML sets a one-control line height (28 px): prose in the conversation wants its own.
+_CSS = (
+    "<style>.nemotron-chat .nm-chat-conversation .widget-html-content{line-height:1.45}"
+    ".nemotron-chat .nm-chat-conversation .widget-html{margin:0}</style>"
 )
 
 
@@ -105,9 +110,9 @@ class ChatWidget:
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
         self.send_button.on_click(lambda _b: self.send(self.input.value))
         self.stop_button.on_click(lambda _b: self.stop())
-        header = w.HTML(f"<b>Nemotron chat</b> <code>{html.escape(name)}</code>")
+        header = w.HTML(f"{_CSS}<b>Nemotron chat</b> <code>{html.escape(name)}</code>")
         buttons = w.VBox([self.send_button, self.stop_button], layout=w.Layout(width="auto"))
-        row = w.HBox([self.input, buttons], layout=w.Layout(align_items="flex-start"))
+        row = w.HBox([self.input, buttons], layout=w.Layout(align_items="flex-start", margin=".5em 0 0 0"))
         self.widget = w.VBox([header, self.conversation, row], layout=w.Layout(padding=".4em"))
         self.widget.add_class("nemotron-chat")
         self._shown: list[int] = []  # ids of the responses on screen, in the session's order

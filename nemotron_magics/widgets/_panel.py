@@ -71,6 +71,14 @@ def _env_set(var: str) -> bool:
     return bool(os.environ.get(var))
 
 
+def _label(text: str) -> w.HTML:
+    """A label placed and sized as ipywidgets' own descriptions are."""
+    return w.HTML(
+        f"<div style='text-align:right;padding-right:8px'>{html.escape(text)}</div>",
+        layout=w.Layout(width=_STYLE["description_width"], flex="0 0 auto"),
+    )
+
+
 class Controls:
     """The panel: ``provider``, ``model``, ``temperature``, ``top_p``, ``max_tokens``, ``reasoning``,
     ``budget``, ``seed``, ``system`` and ``reset`` are its ipywidgets; ``widget`` is the whole box."""
@@ -86,8 +94,8 @@ class Controls:
         self.max_tokens = self._number("max_tokens", "the provider's default")
         self.reasoning = w.ToggleButtons(
             options=[("default", ""), ("on", "on"), ("low", "low"), ("off", "off")],
-            description="reasoning",
-            style={**_STYLE, "button_width": "5em"},
+            tooltips=["the model's own", "think", "think briefly", "answer at once"],
+            style={"button_width": "5.5em"},
         )
         self.budget = self._number("reasoning_budget", "no limit", description="budget")
         self.seed = self._number("seed", "random")
@@ -109,7 +117,12 @@ class Controls:
         rows: list[w.Widget] = [title]
         for attr in BOUND:
             control = getattr(self, attr)
-            rows.append(w.HBox([control, self._notes[attr]]) if attr in self._notes else control)
+            if attr in self._notes:
+                rows.append(w.HBox([control, self._notes[attr]]))
+            elif attr == "reasoning":  # ToggleButtons put their description above: a label of our own
+                rows.append(w.HBox([_label("reasoning"), control]))
+            else:
+                rows.append(control)
         rows += [w.HBox([self.reset, self.message])]
         self.widget = w.VBox(rows, layout=w.Layout(padding=".4em", border="1px solid #d0d0d0"))
         self.widget.add_class("nemotron-controls")
