@@ -103,7 +103,7 @@ class ChatWidget:
         self.session: Session = get_session(name)
         self.max_rate = max_rate
         self.format = format
-        self.conversation = w.VBox(layout=w.Layout(max_height="32em", overflow_y="auto"))
+        self.conversation = w.VBox(layout=w.Layout(max_height="32em", overflow="auto"))
         self.conversation.add_class("nm-chat-conversation")
         self.input = make_input(self.send, "Ask Nemotron… (Enter sends, Shift+Enter: new line)")
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
