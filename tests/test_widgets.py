@@ -156,3 +156,23 @@ def test_plain_python_gets_one_line_not_a_widget_repr() -> None:
     assert lines[1].startswith("nemotron: the chat widget needs a notebook frontend")
     assert lines[2] == "<nemotron controls: all defaults>"
     assert lines[3] == "<nemotron chat 'x': 0 turns, idle>"
+
+
+def test_stream_cancel_from_another_thread_wakes_a_stalled_read(server: ConformanceServer) -> None:
+    """What the chat box's Stop does: the reading thread ends at once, the answer kept, as cancelled."""
+    import threading
+    import time
+
+    client = nm.Client("local", base_url=server.base_url("stall"), model="m", max_retries=0)
+    stream = client.stream("hi")
+    got: list[Any] = []
+    reader = threading.Thread(target=lambda: got.extend(stream), daemon=True)
+    reader.start()
+    time.sleep(0.8)  # two events, then 30 s of silence
+    pressed = time.perf_counter()
+    stream.cancel()
+    reader.join(2.0)
+    assert not reader.is_alive() and time.perf_counter() - pressed < 0.5
+    assert stream.response.finish_reason == "cancelled" and stream.response.done
+    assert got  # what arrived before the silence
+    client.close()

@@ -200,6 +200,7 @@ def test_stop_ends_the_stream_within_half_a_second_and_keeps_the_partial_answer(
     f.click(ids["stop_button"])
     done = _answered(f, ids, timeout=5)
     assert done - pressed < 0.5, f"the input came back {done - pressed:.2f}s after Stop"
+    print(f"Stop -> input enabled again: {done - pressed:.3f} s")
     assert conformance.last_request().wait(timeout=2.0) == "client_disconnected"
 
     r = f.value(
@@ -211,6 +212,27 @@ def test_stop_ends_the_stream_within_half_a_second_and_keeps_the_partial_answer(
     shown = f.html_under(ids["conversation"])
     assert "stopped" in shown.lower()
     assert "A long answer about hybrid models" in shown  # the partial answer stays on screen
+
+
+def test_stop_ends_a_stalled_stream_at_once(frontend: Frontend, conformance: ConformanceServer) -> None:
+    """A server that stops sending (30 s of silence after two events): Stop still ends it now."""
+    f = frontend
+    url = conformance.base_url("stall")
+    f.ok(f"nm.configure(base_url={url!r})\nc = nm.chat_widget('stalled')\ndisplay(c.widget)")
+    ids = f.value(CHAT_IDS)
+    _ask(f, ids, "Why is the sky blue?")
+    f.until(lambda: conformance.requests_for("stall") != [], 10, "the request reached the server")
+    f.pump(1.0)  # the two events came; the server is silent now
+    pressed = time.perf_counter()
+    f.click(ids["stop_button"])
+    done = _answered(f, ids, timeout=5)
+    assert done - pressed < 0.5, f"the input came back {done - pressed:.2f}s after Stop"
+    # The stream's thread was blocked reading a silent socket (for 30 s more): it is done now, so
+    # the read was woken by closing the connection. (The server itself notices only when it next writes.)
+    assert f.value("c._thread.is_alive()") is False
+    reason = f.value("c.session.turns[-1].response.finish_reason")
+    assert reason == "cancelled"
+    assert "nm-error" not in f.html_under(ids["conversation"])  # a stop, not a failure
 
 
 def test_an_error_shows_in_the_conversation_as_one_line(

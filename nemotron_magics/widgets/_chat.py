@@ -20,7 +20,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
@@ -31,6 +31,9 @@ from ..display._bundle import mimebundle
 from ..display._live import LiveDisplay
 from ..session import Session, get_session
 from ._input import make_input
+
+if TYPE_CHECKING:
+    from .._stream import Stream
 
 _USER_STYLE = (
     "margin:.6em 0 .2em auto;max-width:80%;width:fit-content;padding:.35em .7em;border-radius:8px;"
@@ -119,6 +122,7 @@ class ChatWidget:
         self._busy = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stream: Stream | None = None
         self.refresh()
         _watch(self)
 
@@ -172,6 +176,9 @@ class ChatWidget:
         if self._busy:
             self._stop.set()
             self.stop_button.disabled = True
+            stream = self._stream
+            if stream is not None:
+                stream.cancel()  # wakes a read the server keeps waiting
 
     def wait(self, timeout: float | None = None) -> bool:
         """Until the answer streaming now is done (for scripts and tests); False on timeout."""
@@ -195,8 +202,10 @@ class ChatWidget:
     def _answer(self, text: str, box: w.VBox) -> None:
         live: LiveDisplay | None = None
         try:
-            stream = self.session.stream(text)  # resolved here: a missing key fails in this turn
+            stream = self._stream = self.session.stream(text)  # resolved here: a missing key fails here
             self._shown.append(id(stream.response))
+            if self._stop.is_set():  # Stop came while the request was being prepared
+                stream.cancel()
             live = LiveDisplay(
                 stream.response, format=self.format, max_rate=self.max_rate, channel=WidgetSink(box)
             )
@@ -215,6 +224,7 @@ class ChatWidget:
                 live.close(blank=not (r.content or r.reasoning or r.tool_calls), banners=False)
             box.children = (*box.children, w.HTML(error_html(one_line(exc))))
         finally:
+            self._stream = None
             self._busy = False
             self._set_streaming(False)
 
