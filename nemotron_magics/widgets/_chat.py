@@ -106,8 +106,17 @@ class ChatWidget:
         self.session: Session = get_session(name)
         self.max_rate = max_rate
         self.format = format
-        self.conversation = w.VBox(layout=w.Layout(max_height="32em", overflow="auto"))
+        self.conversation = w.VBox(layout=w.Layout(flex="0 0 auto", overflow="visible"))
         self.conversation.add_class("nm-chat-conversation")
+        # JupyterLab's styles for rendered Markdown (tables, code, headings), as a cell's output has them.
+        self.conversation.add_class("jp-RenderedHTMLCommon")
+        # Scrolled from the bottom: a column-reversed scroll box keeps the newest text in view as it
+        # grows, with no script (ipywidgets has no scroll API), and lets the reader scroll back up.
+        scroll = w.Box(
+            [self.conversation],
+            layout=w.Layout(max_height="32em", overflow="auto", flex_flow="column-reverse"),
+        )
+        scroll.add_class("nm-chat-scroll")
         self.input = make_input(self.send, "Ask Nemotron… (Enter sends, Shift+Enter: new line)")
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
@@ -116,7 +125,7 @@ class ChatWidget:
         header = w.HTML(f"{_CSS}<b>Nemotron chat</b> <code>{html.escape(name)}</code>")
         buttons = w.VBox([self.send_button, self.stop_button], layout=w.Layout(width="auto"))
         row = w.HBox([self.input, buttons], layout=w.Layout(align_items="flex-start", margin=".5em 0 0 0"))
-        self.widget = w.VBox([header, self.conversation, row], layout=w.Layout(padding=".4em"))
+        self.widget = w.VBox([header, scroll, row], layout=w.Layout(padding=".4em"))
         self.widget.add_class("nemotron-chat")
         self._shown: list[int] = []  # ids of the responses on screen, in the session's order
         self._busy = False

@@ -3,7 +3,7 @@
 ipywidgets' ``Textarea`` reports no key events, and its ``Text`` (which has Enter) holds one
 line; a few lines of JavaScript through ``anywidget`` give both, in every frontend that runs
 ipywidgets 8 (JupyterLab, Notebook 7, VS Code, Colab). Enter sends a ``{"event": "submit",
-"text": …}`` message; the kernel clears ``value`` once it takes the text. Without anywidget
+"text": …}`` message and empties the box; the kernel reads the text from the message. Without anywidget
 the box is a plain ``Textarea`` and the Send button sends.
 """
 
@@ -40,9 +40,12 @@ function render({ model, el }) {
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
     event.preventDefault();
     if (box.disabled || !box.value.trim()) return;
-    model.set("value", box.value);
+    const text = box.value;
+    model.send({ event: "submit", text });
+    // Taken: cleared here at once (the kernel's own clearing can lose to the echo of a keystroke).
+    box.value = "";
+    model.set("value", "");
     model.save_changes();
-    model.send({ event: "submit", text: box.value });
   });
   el.appendChild(box);
 }

@@ -107,7 +107,36 @@ def test_chat_widget_answers_when_send_is_clicked(
     assert box.input_value() == "And at sunset?\nBriefly."
     box.press("Enter")
     conversation.locator(".nm-footer").nth(1).wait_for(state="visible", timeout=30_000)
+    assert box.input_value() == "", "the question should leave the box once it is sent"
     sent = conformance.last_request().body["messages"]
     assert sent[-1] == {"role": "user", "content": "And at sunset?\nBriefly."}
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]  # the first turn went along
+    nb.page.wait_for_timeout(300)
+
+
+def test_chat_widget_streams_and_stop_keeps_the_partial_answer(
+    open_notebook: Callable, conformance_url: Url
+) -> None:
+    # 40,000 characters at 2,000 a second: twenty seconds of answer, stopped after a few.
+    url = conformance_url("long", chars=40_000, chunk=20, rate=2000)
+    setup = f"import nemotron_magics as nm\nnm.configure(provider='local', base_url={url!r}, reasoning='off')"
+    nb = open_notebook([LOAD, setup, "%nemotron chat long"])
+    nb.run_all()
+    chat = nb.output(2).locator(".nemotron-chat")
+    chat.wait_for(state="visible", timeout=30_000)
+    box = chat.locator("textarea.nm-chat-input")
+    box.fill("Write at length about hybrid models.")
+    chat.locator("button", has_text="Send").click()
+    conversation = chat.locator(".nm-chat-conversation")
+    nb.page.wait_for_function(
+        "(el) => el.innerText.length > 2500", arg=conversation.element_handle(), timeout=20_000
+    )
+    assert box.is_disabled(), "the box should be disabled while the answer streams"
+    nb.shoot("chat-mid-stream")
+    chat.locator("button", has_text="Stop").click()
+    nb.page.wait_for_function("(el) => !el.disabled", arg=box.element_handle(), timeout=5_000)
+    conversation.locator(".nm-footer").first.wait_for(state="visible", timeout=5_000)
+    text = conversation.inner_text()
+    assert "stopped" in text.lower(), text[-800:]
+    assert "A long answer about hybrid models" in text and len(text) < 40_000
     nb.page.wait_for_timeout(300)
