@@ -176,3 +176,15 @@ def test_stream_cancel_from_another_thread_wakes_a_stalled_read(server: Conforma
     assert stream.response.finish_reason == "cancelled" and stream.response.done
     assert got  # what arrived before the silence
     client.close()
+
+
+def test_the_chat_command_checks_its_name_in_one_line() -> None:
+    from IPython.core.error import UsageError
+    from IPython.testing.globalipapp import get_ipython
+
+    ip = get_ipython()
+    ip.run_line_magic("load_ext", "nemotron_magics")
+    with pytest.raises(UsageError, match="at most one NAME"):
+        ip.run_line_magic("nemotron", "chat a b")
+    with pytest.raises(nm.ConfigurationError, match=r"^chat name 'a/b' must be letters"):
+        ip.run_line_magic("nemotron", "chat a/b")

@@ -131,6 +131,24 @@ def test_reset_restores_the_defaults_of_the_config_file(frontend: Frontend) -> N
     assert f.value("nm.settings.model") is None
 
 
+def test_a_key_set_in_a_cell_puts_its_provider_in_the_menu(frontend: Frontend) -> None:
+    f = frontend
+    f.ok("p = nm.controls()\ndisplay(p.widget)")
+    p = f.value(IDS)
+    assert not any(label.startswith("openrouter") for label in f.state(p["provider"])["_options_labels"])
+    f.ok("import os\nos.environ['OPENROUTER_API_KEY'] = 'sk-or-' + 'TESTSECRET-menu'")
+    f.until(
+        lambda: "openrouter · key set (OPENROUTER_API_KEY)" in f.state(p["provider"])["_options_labels"],
+        what="the provider offered once its key is set",
+    )
+    assert not any("TESTSECRET" in label for label in f.state(p["provider"])["_options_labels"])
+    f.set(
+        p["provider"],
+        index=f.state(p["provider"])["_options_labels"].index("openrouter · key set (OPENROUTER_API_KEY)"),
+    )
+    f.until(lambda: f.value("nm.settings.provider") == "openrouter", what="chosen in the menu")
+
+
 # --------------------------------------------------------------------------- the chat widget
 
 CHAT_IDS = (

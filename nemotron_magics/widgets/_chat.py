@@ -18,7 +18,6 @@ from __future__ import annotations
 import html
 import threading
 import uuid
-import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from ..display import _html
 from ..display._bundle import mimebundle
 from ..display._live import LiveDisplay
 from ..session import Session, get_session
+from ._hooks import after_each_cell
 from ._input import make_input
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class ChatWidget:
         self._thread: threading.Thread | None = None
         self._stream: Stream | None = None
         self.refresh()
-        _watch(self)
+        after_each_cell(self)
 
     # -- the conversation ------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -237,6 +237,10 @@ class ChatWidget:
             self._busy = False
             self._set_streaming(False)
 
+    def catch_up(self) -> None:
+        """After a cell: its ``--chat NAME`` turn shows here."""
+        self.refresh()
+
     # -- being shown -------------------------------------------------------------------------------
     def __repr__(self) -> str:
         state = "streaming" if self._busy else "idle"
@@ -250,30 +254,6 @@ class ChatWidget:
         bundle: dict[str, Any] = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = repr(self)
         return bundle
-
-
-# --------------------------------------------------------------------------- cells -> widgets
-
-_WIDGETS: weakref.WeakSet[ChatWidget] = weakref.WeakSet()
-_hooked: set[int] = set()
-
-
-def _refresh_all(*_args: Any) -> None:
-    for widget in list(_WIDGETS):
-        widget.refresh()
-
-
-def _watch(widget: ChatWidget) -> None:
-    """After every cell, each chat box shows the turns that cell added to its conversation."""
-    _WIDGETS.add(widget)
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is not None and id(shell) not in _hooked:
-        shell.events.register("post_run_cell", _refresh_all)
-        _hooked.add(id(shell))
 
 
 __all__ = ["ChatWidget", "WidgetSink"]

@@ -20,6 +20,7 @@ from .._errors import ConfigurationError
 from .._params import PARAMS, SETTINGS, Bounds, Rule
 from .._providers import PROVIDERS
 from .._tables import chosen_provider_name
+from ._hooks import after_each_cell
 
 #: The controls, in order: attribute name -> the setting or request parameter it shows.
 BOUND: dict[str, str] = {
@@ -132,6 +133,7 @@ class Controls:
         for attr, setting in BOUND.items():
             self._show(attr, settings.get(setting))
         settings.observe(self._follow)
+        after_each_cell(self)
 
     # -- building ------------------------------------------------------------------------------
     def _slider(self, setting: str, *, step: float) -> w.FloatSlider:
@@ -191,6 +193,12 @@ class Controls:
                 self._show(attr, new)
         if name in ("provider", "base_url"):
             self._show("provider", settings.provider)  # "automatic: …" says what it picks now
+
+    def catch_up(self) -> None:
+        """After a cell: a key set with ``%env`` (or unset) changes which providers the menu offers."""
+        options = provider_options(settings.provider)
+        if tuple(options) != tuple(self.provider.options):
+            self._show("provider", settings.provider)
 
     def _show(self, attr: str, value: Any) -> None:
         control = getattr(self, attr)
