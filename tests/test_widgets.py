@@ -188,3 +188,21 @@ def test_the_chat_command_checks_its_name_in_one_line() -> None:
         ip.run_line_magic("nemotron", "chat a b")
     with pytest.raises(nm.ConfigurationError, match=r"^chat name 'a/b' must be letters"):
         ip.run_line_magic("nemotron", "chat a/b")
+
+
+def test_without_anywidget_the_box_is_a_textarea_and_send_still_sends(
+    server: ConformanceServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ipywidgets
+
+    from nemotron_magics.widgets import _input
+
+    monkeypatch.setattr(_input, "_input_class", lambda: None)
+    nm.configure(provider="local", base_url=server.base_url("nvidia"), max_retries=0)
+    c = nm.chat_widget("plain")
+    assert isinstance(c.input, ipywidgets.Textarea)
+    c.input.value = "Why is the sky blue?"
+    c.send_button.click()
+    assert c.wait(10)
+    assert c.session.turns[-1].response.content.startswith("The sky looks blue")
+    assert c.input.value == ""
