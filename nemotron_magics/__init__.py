@@ -62,6 +62,7 @@ _LAZY: dict[str, str] = {
     "ToolLoop": "._loop",
     **dict.fromkeys(("Server", "serve", "servers"), "._serve._server"),
     **dict.fromkeys(("GPU", "Recommendation", "gpus", "recommend"), "._serve._gpus"),
+    **dict.fromkeys(("chat_widget", "controls"), ".widgets"),
 }
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ if TYPE_CHECKING:
     from ._serve._server import Server, serve, servers
     from ._tools import Tool, ToolArgumentError, tool
     from .session import Session
+    from .widgets import chat_widget, controls
 
 
 def __getattr__(name: str) -> Any:
@@ -181,7 +183,9 @@ __all__ = [
     "Usage",
     "__version__",
     "chat",
+    "chat_widget",
     "configure",
+    "controls",
     "default_client",
     "get_provider",
     "gpus",

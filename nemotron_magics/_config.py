@@ -1,19 +1,28 @@
 """Process-wide defaults: the "configuration" step of provider resolution.
 
-Plain Python so scripts use it without IPython; the magics' traitlets
-``Nemotron`` configurable writes into it, so ``%config Nemotron.provider``
-and ``ipython_config.py`` reach the library the same way. Every assignment is
-checked by the rules in :mod:`._params`, so a bad value fails where it is set,
-not later in a request.
+Plain Python so scripts use it without IPython. It is the one source of the
+configuration: the magics' traitlets ``Nemotron`` configurable and the controls
+panel are derived from its rules and observe it (:meth:`Settings.observe`), so
+``%config Nemotron.provider``, ``ipython_config.py``, ``configure()`` and the panel
+cannot disagree. Every assignment is checked by the rules in :mod:`._params`, so a
+bad value fails where it is set, not later in a request.
 """
 
 from __future__ import annotations
 
+import sys
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._errors import ConfigurationError
 from ._params import PARAMS, SETTINGS, check_params
+
+#: Called as ``callback(name, old, new)`` after a change; ``name`` is a setting or a request parameter.
+Observer = Callable[[str, Any, Any], None]
+# Kept beside the instances, not in them: copying or comparing settings never copies a panel.
+_OBSERVERS: dict[int, list[Callable[[], Observer | None]]] = {}
 
 #: How an answer can be shown: the display's formats, and what ``--format`` accepts.
 FORMATS = ("markdown", "text", "json", "code")
@@ -48,7 +57,64 @@ class Settings:
             raise ConfigurationError(
                 f"Unknown setting {name!r}: choose from {', '.join(sorted(f.name for f in fields(self)))}"
             )
+        had, old = name in self.__dict__, self.__dict__.get(name)
         super().__setattr__(name, value)
+        if not had:  # the dataclass's own __init__: nothing changed for anyone
+            return
+        if name == "params":
+            old = old or {}
+            for key in [*old, *(k for k in value if k not in old)]:
+                if old.get(key) != value.get(key):
+                    self._notify(key, old.get(key), value.get(key))
+        elif old != value:
+            self._notify(name, old, value)
+
+    # -- observers ---------------------------------------------------------------------------
+    def observe(self, callback: Observer) -> None:
+        """Call ``callback(name, old, new)`` after every change (a request parameter by its name).
+
+        A bound method is held weakly: a panel that is gone stops listening by itself.
+        """
+        ref: Callable[[], Observer | None]
+        if hasattr(callback, "__self__") and hasattr(callback, "__func__"):
+            ref = weakref.WeakMethod(callback)
+        else:
+            ref = lambda: callback  # noqa: E731
+        _OBSERVERS.setdefault(id(self), []).append(ref)
+
+    def unobserve(self, callback: Observer) -> None:
+        refs = _OBSERVERS.get(id(self), [])
+        refs[:] = [r for r in refs if r() not in (None, callback)]
+
+    def _notify(self, name: str, old: Any, new: Any) -> None:
+        for ref in list(_OBSERVERS.get(id(self), [])):
+            callback = ref()
+            if callback is None:
+                self.unobserve(callback)  # type: ignore[arg-type]  # drops the dead ones
+                continue
+            try:
+                callback(name, old, new)
+            except Exception as exc:  # one broken listener must not undo or block the change
+                print(f"nemotron: a settings observer failed on {name}: {exc}", file=sys.stderr)
+
+    # -- one value by name ---------------------------------------------------------------------
+    def get(self, name: str) -> Any:
+        """A setting (``provider``) or a default request parameter (``temperature``; None when unset)."""
+        if name in PARAMS:
+            return self.params.get(name)
+        if name in SETTINGS:
+            return getattr(self, name)
+        raise ConfigurationError(f"Unknown setting {name!r}: choose from {', '.join(sorted(SETTINGS))}")
+
+    def set(self, name: str, value: Any) -> None:
+        """Set one setting or default request parameter (``None`` removes a parameter)."""
+        if name in PARAMS:
+            params = {k: v for k, v in self.params.items() if k != name}
+            if value is not None:
+                params[name] = value
+            self.params = params  # a new dict: never mutate one another holder shares
+        else:
+            setattr(self, name, value)
 
     def update(self, **values: Any) -> None:
         """Set several values; nothing changes unless all of them are valid.
@@ -72,6 +138,11 @@ class Settings:
         checked["params"] = check_params(params)
         for key, value in checked.items():
             setattr(self, key, value)
+
+
+def defaults() -> Settings:
+    """The library's own defaults (what a fresh process starts with)."""
+    return Settings()
 
 
 settings = Settings()

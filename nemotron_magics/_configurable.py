@@ -1,72 +1,84 @@
-"""``Nemotron``: the notebook's defaults as a traitlets configurable.
+"""``Nemotron``: the notebook's defaults as a traitlets configurable, derived from the settings table.
 
 ``%config Nemotron.provider = "openrouter"``, ``%nemotron config provider=openrouter`` and
-``c.Nemotron.provider = "openrouter"`` in ``ipython_config.py`` all land here; values the
-library also uses are pushed into :data:`nemotron_magics.settings`, so ``chat()`` in the
-same kernel follows them too. Cell flags override them for one cell.
+``c.Nemotron.provider = "openrouter"`` in ``ipython_config.py`` all land here. The traits
+for library settings are not written out one by one: each is made from its rule in
+:mod:`._params` (type, help, check and message), reads its default from
+:data:`nemotron_magics.settings`, pushes every change into it, and follows it when
+``configure()`` or the controls panel changes it. Only the magic's own options (format,
+interpolation, display rate) are plain traits here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool, CaselessStrEnum, Float, Int, TraitError, Unicode, default, observe, validate
+from traitlets import Bool, CaselessStrEnum, Float, Int, TraitError, TraitType, validate
 from traitlets.config import Configurable
+from traitlets.traitlets import MetaHasTraits
 
 from ._config import FORMATS, settings
 from ._errors import ConfigurationError
 from ._interpolate import DEFAULT_MAX_CHARS
-from ._params import PARAMS, SETTINGS
+from ._params import DEFAULT_PARAMS, PARAMS, SETTINGS, Rule, read_json
 
-# Trait -> where it lives in the library's settings: an attribute, or a request parameter.
-_SETTING_ATTRS = (
-    "provider",
-    "model",
-    "base_url",
-    "read_timeout",
-    "connect_timeout",
-    "total_timeout",
-    "max_retries",
-    "max_backoff",
+#: Every library value that is also a trait: the settings, then the default request parameters.
+LIBRARY_TRAITS: tuple[str, ...] = (*SETTINGS, *DEFAULT_PARAMS)
+
+
+class RuleTrait(TraitType[Any, Any]):
+    """A trait checked by one library rule: the same words as the flags, ``TraitError`` for traitlets."""
+
+    def __init__(self, rule: Rule) -> None:
+        super().__init__(allow_none=rule.optional, help=rule.help[:1].upper() + rule.help[1:] + ".")
+        self.rule = rule
+        self.info_text = rule.what
+        self.tag(config=True)
+
+    def make_dynamic_default(self) -> Any:
+        """The value the library settings hold now (``configure()`` before ``%load_ext`` counts)."""
+        return settings.get(self.rule.name)
+
+    def default_value_repr(self) -> str:
+        return "the library setting"
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        if value == "" and self.rule.optional:
+            value = None
+        try:
+            return self.rule.validate(value, f"Nemotron.{self.rule.name}")
+        except ConfigurationError as exc:
+            raise TraitError(exc.message) from None
+
+    def from_string(self, s: str) -> Any:
+        """``--Nemotron.temperature=0.5`` on a command line: read as the flags read it."""
+        if s in ("None", ""):
+            return None
+        return self.rule.read(s) if self.rule.read is not read_json else read_json(s)
+
+
+def _rule(name: str) -> Rule:
+    return SETTINGS.get(name) or PARAMS[name]
+
+
+# One trait per rule, made where the class is made (traitlets sets traits up at class creation).
+_LibrarySettings: Any = MetaHasTraits(
+    "LibrarySettings",
+    (Configurable,),
+    {"__module__": __name__, **{name: RuleTrait(_rule(name)) for name in LIBRARY_TRAITS}},
 )
-_SETTING_PARAMS = ("reasoning", "temperature", "top_p", "max_tokens", "system")
 
 
-class Nemotron(Configurable):
+class Nemotron(_LibrarySettings):  # type: ignore[misc]
     """Notebook defaults for ``%%nemotron``; every cell flag overrides them for that cell.
 
     Set with ``%config Nemotron.provider = "openrouter"``, ``%nemotron config
     provider=openrouter`` or ``c.Nemotron.provider = "openrouter"`` in
-    ``ipython_config.py``. Values that the library also uses are pushed into
-    ``nemotron_magics.settings`` (the configuration step of provider
-    resolution), so ``chat()`` in the same kernel follows them too.
+    ``ipython_config.py``. The library settings among them are
+    ``nemotron_magics.settings`` itself, seen through traitlets: ``chat()`` in
+    the same kernel follows them, and ``configure()`` shows up here.
     """
 
-    provider = Unicode(None, allow_none=True, help="Provider to use (see %nemotron providers).").tag(
-        config=True
-    )
-    model = Unicode(None, allow_none=True, help="Model id (default: the provider's Nemotron 3 Super).").tag(
-        config=True
-    )
-    base_url = Unicode(
-        None, allow_none=True, help="An OpenAI-compatible endpoint (implies provider local)."
-    ).tag(config=True)
-    reasoning = CaselessStrEnum(
-        ("on", "low", "off"), None, allow_none=True, help="Thinking: on, low or off (default: the model's)."
-    ).tag(config=True)
-    temperature = Float(None, allow_none=True, help="Sampling temperature, 0 to 2.").tag(config=True)
-    top_p = Float(None, allow_none=True, help="Nucleus sampling, above 0 and at most 1.").tag(config=True)
-    max_tokens = Int(None, allow_none=True, help="Longest answer in tokens (reasoning counts).").tag(
-        config=True
-    )
-    system = Unicode(None, allow_none=True, help="System prompt for every cell without its own.").tag(
-        config=True
-    )
-    read_timeout = Float(help="Seconds allowed between two chunks of a stream.").tag(config=True)
-    connect_timeout = Float(help="Seconds to open a connection.").tag(config=True)
-    total_timeout = Float(help="Seconds one request may take in all.").tag(config=True)
-    max_retries = Int(help="Retries before the first byte (429, 5xx, connect errors).").tag(config=True)
-    max_backoff = Float(help="Longest wait between two retries, Retry-After included.").tag(config=True)
     format = CaselessStrEnum(FORMATS, "markdown", help="Default --format: markdown, text, json or code.").tag(
         config=True
     )
@@ -76,70 +88,11 @@ class Nemotron(Configurable):
     ).tag(config=True)
     max_rate = Float(20.0, help="Most display updates per second while streaming.").tag(config=True)
 
-    # Defaults come from the library settings, so configure() before %load_ext is respected.
-    @default("provider")
-    def _default_provider(self) -> str | None:
-        return settings.provider
-
-    @default("model")
-    def _default_model(self) -> str | None:
-        return settings.model
-
-    @default("base_url")
-    def _default_base_url(self) -> str | None:
-        return settings.base_url
-
-    @default("read_timeout")
-    def _default_read_timeout(self) -> float:
-        return settings.read_timeout
-
-    @default("connect_timeout")
-    def _default_connect_timeout(self) -> float:
-        return settings.connect_timeout
-
-    @default("total_timeout")
-    def _default_total_timeout(self) -> float:
-        return settings.total_timeout
-
-    @default("max_retries")
-    def _default_max_retries(self) -> int:
-        return settings.max_retries
-
-    @default("max_backoff")
-    def _default_max_backoff(self) -> float:
-        return settings.max_backoff
-
-    @default("reasoning")
-    def _default_reasoning(self) -> str | None:
-        return settings.params.get("reasoning")
-
-    @default("temperature")
-    def _default_temperature(self) -> float | None:
-        return settings.params.get("temperature")
-
-    @default("top_p")
-    def _default_top_p(self) -> float | None:
-        return settings.params.get("top_p")
-
-    @default("max_tokens")
-    def _default_max_tokens(self) -> int | None:
-        return settings.params.get("max_tokens")
-
-    @default("system")
-    def _default_system(self) -> str | None:
-        return settings.params.get("system")
-
-    # The library's rules (the same as the cell flags'), named after the setting.
-    @validate(*_SETTING_ATTRS, *_SETTING_PARAMS)
-    def _check_rule(self, proposal: Any) -> Any:
-        name, value = proposal["trait"].name, proposal["value"]
-        rule = SETTINGS.get(name) or PARAMS[name]
-        if value == "" and rule.optional:
-            value = None
-        try:
-            return rule.validate(value, f"Nemotron.{name}")
-        except ConfigurationError as exc:
-            raise TraitError(exc.message) from None
+    def __init__(self, **kwargs: Any) -> None:
+        self._following = False
+        super().__init__(**kwargs)
+        self.observe(self._push, names=list(LIBRARY_TRAITS))
+        settings.observe(self._follow)
 
     @validate("interpolate_max_chars")
     def _check_count(self, proposal: Any) -> int:
@@ -157,17 +110,63 @@ class Nemotron(Configurable):
             raise TraitError(f"Nemotron.{name} must be a positive number, got {value!r}")
         return float(value)
 
-    @observe(*_SETTING_ATTRS, *_SETTING_PARAMS)
     def _push(self, change: Any) -> None:
-        """Carry a change into the library settings (a new params dict: never mutate a shared one)."""
-        name, value = change["name"], change["new"]
-        if name in _SETTING_ATTRS:
-            setattr(settings, name, value)
+        """A trait changed (``%config``, ``ipython_config.py``): carry it into the library settings."""
+        if self._following:
             return
-        params = {k: v for k, v in settings.params.items() if k != name}
-        if value is not None:
-            params[name] = value
-        settings.params = params
+        name, value = change["name"], change["new"]
+        if settings.get(name) != value:
+            settings.set(name, value)
+
+    def _follow(self, name: str, old: Any, new: Any) -> None:
+        """The library settings changed (``configure()``, the panel): the trait shows it, no echo."""
+        if name not in LIBRARY_TRAITS:
+            return
+        self._following = True
+        try:
+            setattr(self, name, new)
+        finally:
+            self._following = False
+
+    def push_all(self) -> None:
+        """Values that came from ``ipython_config.py`` and are not in the settings yet: push them once."""
+        for name in LIBRARY_TRAITS:
+            self._push({"name": name, "new": getattr(self, name)})
 
     def values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in sorted(self.class_trait_names(config=True))}
+
+
+#: What ``ipython_config.py`` gave, read when the extension loads (``%config`` later merges into the
+#: shell's config too, so the file's values cannot be read back from there afterwards).
+_file_values: dict[str, Any] | None = None
+
+
+def read_config_file_values(config: Any) -> dict[str, Any]:
+    """The library values a config (the shell's, at load) gives ``Nemotron``, checked."""
+    section = config.get("Nemotron", {}) if config is not None else {}
+    values: dict[str, Any] = {}
+    for name in LIBRARY_TRAITS:
+        if name in section:
+            try:
+                values[name] = _rule(name).validate(section[name])
+            except ConfigurationError:
+                continue  # refused at load already, with its message
+    return values
+
+
+def remember_config_file_values(config: Any) -> None:
+    global _file_values
+    _file_values = read_config_file_values(config)
+
+
+def config_file_values() -> dict[str, Any]:
+    """What the panel's reset returns to, over the library's defaults: ``ipython_config.py``'s values."""
+    if _file_values is not None:
+        return dict(_file_values)
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return {}
+    shell = get_ipython()
+    return read_config_file_values(shell.config if shell is not None else None)

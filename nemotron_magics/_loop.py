@@ -111,6 +111,11 @@ class ToolLoop(EventIterator):
         self.response: Response = self._stream.response
         self._events = self._run()
 
+    def cancel(self) -> None:
+        """Stop from another thread (a Stop button's): the round streaming now ends as cancelled."""
+        if self._stream is not None:
+            self._stream.cancel()
+
     def close(self) -> None:
         self._events.close()
         if self._stream is not None:

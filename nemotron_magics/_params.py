@@ -45,39 +45,56 @@ def shown(value: Any) -> str:
 # Each takes a typed value and returns it normalised, or raises ValueError/TypeError.
 
 
-def _number(low: float, high: float, *, low_open: bool = False) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
+@dataclass(frozen=True)
+class Bounds:
+    """A numeric check that also says its range, so a trait or a slider can be made from it."""
+
+    low: float
+    high: float
+    whole: bool = False
+    low_open: bool = False
+
+    def __call__(self, value: Any) -> Any:
+        if self.whole:
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)  # 4096.0 from a JSON-ish config is still 4096
+                else:
+                    raise TypeError
+            if not self.low <= value <= self.high:
+                raise ValueError
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError
         number = float(value)
-        if not math.isfinite(number) or not (low < number if low_open else low <= number) or number > high:
+        low_ok = self.low < number if self.low_open else self.low <= number
+        if not math.isfinite(number) or not low_ok or number > self.high:
             raise ValueError
         return number
 
-    return check
+
+def _number(low: float, high: float, *, low_open: bool = False) -> Bounds:
+    return Bounds(low, high, low_open=low_open)
 
 
-def _whole(low: int, high: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)  # 4096.0 from a JSON-ish config is still 4096
-            else:
-                raise TypeError
-        if not low <= value <= high:
-            raise ValueError
-        return int(value)
-
-    return check
+def _whole(low: int, high: int) -> Bounds:
+    return Bounds(low, high, whole=True)
 
 
-def _choice(*values: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or value.strip().lower() not in values:
+@dataclass(frozen=True)
+class Choice:
+    """One of a few words (case and spaces forgiven); the words are what a menu offers."""
+
+    values: tuple[str, ...]
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in self.values:
             raise ValueError
         return value.strip().lower()
 
-    return check
+
+def _choice(*values: str) -> Choice:
+    return Choice(tuple(values))
 
 
 def _text(value: Any) -> str:
@@ -151,12 +168,6 @@ def _url(value: Any) -> str:
     return url.rstrip("/")
 
 
-def _provider(value: Any) -> str:
-    if not isinstance(value, str) or value.strip().lower() not in PROVIDERS:
-        raise ValueError
-    return value.strip().lower()
-
-
 # --------------------------------------------------------------------------- reading text
 
 
@@ -228,6 +239,19 @@ class Rule:
     needs: bool = False
     #: A setting that may be ``None`` (meaning: the provider's or the library's default).
     optional: bool = True
+
+    @property
+    def kind(self) -> str:
+        """What the value is, for a surface that derives a control or a trait: ``float``, ``int``,
+        ``choice``, ``text``, ``bool`` or ``value`` (anything the check takes)."""
+        check = self.check
+        if isinstance(check, Bounds):
+            return "int" if check.whole else "float"
+        if isinstance(check, Choice):
+            return "choice"
+        if check in (_text, _url):
+            return "text"
+        return "bool" if check is _boolean else "value"
 
     def fail(self, value: Any, label: str | None = None) -> ConfigurationError:
         verb = "needs" if self.needs else "must be"
@@ -327,14 +351,34 @@ PARAMS: dict[str, Rule] = _rules(
 
 #: Process settings (``configure()``, ``Client(...)`` keywords, ``%config Nemotron.…``).
 SETTINGS: dict[str, Rule] = _rules(
-    Rule("provider", f"one of {', '.join(PROVIDERS)}", _provider, _as_is),
-    Rule("model", "a model id", _text, _as_is, needs=True),
-    Rule("base_url", "an http:// or https:// URL such as http://127.0.0.1:8000/v1", _url, _as_is),
+    Rule(
+        "provider",
+        f"one of {', '.join(PROVIDERS)}",
+        _choice(*PROVIDERS),
+        _as_is,
+        "provider to use (see %nemotron providers)",
+    ),
+    Rule(
+        "model",
+        "a model id",
+        _text,
+        _as_is,
+        "model id (default: the provider's Nemotron 3 Super)",
+        needs=True,
+    ),
+    Rule(
+        "base_url",
+        "an http:// or https:// URL such as http://127.0.0.1:8000/v1",
+        _url,
+        _as_is,
+        "an OpenAI-compatible endpoint (implies provider local)",
+    ),
     Rule(
         "connect_timeout",
         "a positive number of seconds",
         _number(0.0, 86_400.0, low_open=True),
         _read_float,
+        "seconds to open a connection",
         optional=False,
     ),
     Rule(
@@ -342,6 +386,7 @@ SETTINGS: dict[str, Rule] = _rules(
         "a positive number of seconds",
         _number(0.0, 86_400.0, low_open=True),
         _read_float,
+        "seconds allowed between two chunks of a stream",
         optional=False,
     ),
     Rule(
@@ -349,19 +394,44 @@ SETTINGS: dict[str, Rule] = _rules(
         "a positive number of seconds",
         _number(0.0, 7 * 86_400.0, low_open=True),
         _read_float,
+        "seconds one request may take in all",
         optional=False,
     ),
-    Rule("max_retries", "a whole number from 0 to 100", _whole(0, 100), _read_int, optional=False),
     Rule(
-        "max_backoff", "a number of seconds from 0 to 3600", _number(0.0, 3600.0), _read_float, optional=False
+        "max_retries",
+        "a whole number from 0 to 100",
+        _whole(0, 100),
+        _read_int,
+        "retries before the first byte (429, 5xx, connect errors)",
+        optional=False,
+    ),
+    Rule(
+        "max_backoff",
+        "a number of seconds from 0 to 3600",
+        _number(0.0, 3600.0),
+        _read_float,
+        "longest wait between two retries, Retry-After included",
+        optional=False,
     ),
     Rule(
         "max_event_bytes",
         "a whole number of bytes from 1024 to 1073741824",
         _whole(1024, 1 << 30),
         _read_int,
+        "largest server-sent event accepted",
         optional=False,
     ),
+)
+
+#: The request parameters that are also notebook-wide defaults (``Nemotron.temperature``, the panel).
+DEFAULT_PARAMS: tuple[str, ...] = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "reasoning",
+    "reasoning_budget",
+    "system",
 )
 
 
@@ -411,10 +481,13 @@ def check_setting(name: str, value: Any, label: str | None = None) -> Any:
 
 
 __all__ = [
+    "DEFAULT_PARAMS",
     "LOOP",
     "PARAMS",
     "REASONING_MODES",
     "SETTINGS",
+    "Bounds",
+    "Choice",
     "Rule",
     "check_params",
     "check_setting",

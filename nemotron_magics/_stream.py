@@ -13,7 +13,9 @@ password, and ``%xmode Verbose`` would print their locals.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
@@ -227,11 +229,28 @@ class Stream(_StreamBase, EventIterator):
         super().__init__(call, limits)
         self._http = http
         self._events = self._run()
+        self._resp: httpx.Response | None = None
+        self._cancelled = False
 
     def close(self) -> None:
         self._events.close()
         if not self.response.done:
             self._fold.finish("cancelled")
+
+    def cancel(self) -> None:
+        """End the stream from another thread (a Stop button's): the connection is shut at once.
+
+        :meth:`close` cannot stop a generator another thread is running; this wakes that
+        thread's blocked read instead, and the stream ends there as cancelled, keeping what
+        arrived (``finish_reason == "cancelled"``), however long the server would have stalled.
+        """
+        self._cancelled = True
+        resp = self._resp
+        network = resp.extensions.get("network_stream") if resp is not None else None
+        sock = network.get_extra_info("socket") if network is not None else None
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _run(self) -> Generator[Event, None, None]:
         fold, attempts = self._fold, self._attempts
@@ -251,17 +270,29 @@ class Stream(_StreamBase, EventIterator):
                     raise outcome
                 yield fold.retrying(outcome)
                 time.sleep(outcome.delay)
+                if self._cancelled:
+                    break
+            if self._cancelled or resp is None:
+                fold.finish("cancelled")
+                return
+            self._resp = resp
             fold.opened(resp)
             for events in map(fold.feed, resp.iter_bytes()):
                 yield from events
-                if fold.saw_done:
+                if fold.saw_done or self._cancelled:
                     break
-            yield from fold.on_end()
+            if self._cancelled:
+                fold.finish("cancelled")
+            else:
+                yield from fold.on_end()
         except GeneratorExit:
             fold.finish("cancelled")
             raise
         except BaseException as exc:
-            error = self._failed(exc)
+            if self._cancelled:  # the read that cancel() woke: a stop, not a failure
+                fold.finish("cancelled")
+            else:
+                error = self._failed(exc)
         finally:
             if resp is not None:
                 resp.close()

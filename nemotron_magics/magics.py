@@ -25,7 +25,8 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from traitlets import CaselessStrEnum, Float, TraitError, Unicode
 
 from . import session as _session
-from ._configurable import _SETTING_ATTRS, _SETTING_PARAMS, Nemotron
+from ._configurable import Nemotron, RuleTrait, remember_config_file_values
+from ._errors import ConfigurationError
 from ._interpolate import interpolate
 from ._magic_args import CELL_HELP, CellOptions, parse_cell_line, split_line, wants_help
 from ._secrets import redact
@@ -34,13 +35,28 @@ from ._tables import Table, chats_table, providers_table, usage_table
 # --------------------------------------------------------------------------- the magics
 
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")
-LINE_COMMANDS = ("providers", "config", "chats", "reset", "usage", "tools", "mcp", "help", "serve", "gpus")
+LINE_COMMANDS = (
+    "providers",
+    "config",
+    "chats",
+    "reset",
+    "usage",
+    "tools",
+    "mcp",
+    "controls",
+    "chat",
+    "help",
+    "serve",
+    "gpus",
+)
 
 LINE_HELP = """%nemotron COMMAND — look at and change the notebook's Nemotron setup.
 
   %nemotron providers           every provider: key set (yes/no, never the key), base URL, model, prices
   %nemotron config              the Nemotron settings in effect
   %nemotron config key=value …  change them (e.g. provider=openrouter temperature=0.6 reasoning=low)
+  %nemotron controls            a panel of the defaults (provider, model, temperature, reasoning …), live
+  %nemotron chat [NAME]         a chat box for conversation NAME (shared with %%nemotron --chat NAME)
   %nemotron chats               the named conversations (%%nemotron --chat NAME)
   %nemotron reset [NAME]        forget conversation NAME (all of them without NAME)
   %nemotron usage               tokens and cost so far, per provider and model
@@ -217,6 +233,17 @@ class NemotronMagics(Magics):
             return providers_table()
         if command == "config":
             return self._config(rest)
+        if command == "controls":
+            self._no_arguments(command, rest)
+            from .widgets import show_controls
+
+            return show_controls()
+        if command == "chat":
+            if len(rest) > 1:
+                raise UsageError(f"%nemotron chat takes at most one NAME, got {' '.join(rest)!r}")
+            from .widgets import show_chat
+
+            return show_chat(rest[0] if rest else "default")
         if command == "chats":
             self._no_arguments(command, rest)
             return chats_table()
@@ -278,22 +305,29 @@ class NemotronMagics(Magics):
                 raise UsageError(
                     f"%nemotron config: unknown setting {name!r}; choose from {', '.join(names)}"
                 )
+            trait = cfg.traits()[name]
             if raw.strip().lower() in ("none", "null", ""):
                 value: Any = None
+            elif isinstance(trait, RuleTrait):
+                value = raw  # read by the rule itself, below: the flags' words
             else:
                 try:
                     value = json.loads(raw)
                 except ValueError:
                     value = raw
-                trait = cfg.traits()[name]
                 if isinstance(trait, Unicode | CaselessStrEnum) and not isinstance(value, str):
-                    value = raw  # provider=123 is text, not a number
+                    value = raw  # format=123 is text, not a number
                 elif isinstance(trait, Float) and isinstance(value, int) and not isinstance(value, bool):
                     value = float(value)
             updates[name] = value
         for name, value in updates.items():
+            trait = cfg.traits()[name]
             try:
+                if isinstance(trait, RuleTrait) and value is not None:
+                    value = trait.rule.from_text(value, f"Nemotron.{name}")
                 setattr(cfg, name, value)
+            except ConfigurationError as exc:
+                raise UsageError(f"%nemotron config: {exc.message}") from None
             except TraitError as exc:
                 message = str(exc).splitlines()[0] if str(exc) else f"bad value for {name}"
                 raise UsageError(f"%nemotron config: {message}") from None
@@ -329,10 +363,9 @@ def load_ipython_extension(ip: Any) -> None:
     """Register the magics and the ``Nemotron`` configurable; nothing else is touched."""
     if id(ip) in _LOADED:
         return
+    remember_config_file_values(ip.config)  # before %config can merge into it: what reset returns to
     configurable = Nemotron(parent=ip)
-    # Values that came from ipython_config.py and equal nothing in settings yet: push them once.
-    for name in (*_SETTING_ATTRS, *_SETTING_PARAMS):
-        configurable._push({"name": name, "new": getattr(configurable, name)})
+    configurable.push_all()  # values from ipython_config.py reach the library settings now
     ip.configurables.append(configurable)
     magics = NemotronMagics(ip, configurable)
     ip.register_magics(magics)
@@ -345,6 +378,9 @@ def unload_ipython_extension(ip: Any) -> None:
     if loaded is None:
         return
     magics, configurable = loaded
+    from ._config import settings
+
+    settings.unobserve(configurable._follow)
     if configurable in ip.configurables:
         ip.configurables.remove(configurable)
     registry = ip.magics_manager.magics

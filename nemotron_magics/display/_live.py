@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from .._events import Retrying, ToolProgress
 from .._response import Response
@@ -53,8 +53,22 @@ MAX_OPEN = 2000
 HEAD_REFRESH = 1.0
 
 
+class Sink(Protocol):
+    """Where the live display's outputs go: new ones, and updates of one by its id; counted."""
+
+    sent: int
+
+    def new(self, data: dict[str, Any]) -> str: ...
+
+    def update(self, display_id: str, data: dict[str, Any]) -> None: ...
+
+
 class Channel:
-    """Sends display messages through IPython (so ipykernel's publisher); counts them."""
+    """Sends display messages through IPython (so ipykernel's publisher); counts them.
+
+    Another :class:`Sink` (the chat widget's, which renders into ``ipywidgets.HTML`` values)
+    gets the same few, small messages.
+    """
 
     def __init__(self) -> None:
         from IPython.display import display
@@ -85,10 +99,17 @@ _AT_ONCE = (Retrying, ToolProgress)
 class LiveDisplay:
     """Renders one :class:`Response` while its stream is consumed; :meth:`close` leaves the bundle."""
 
-    def __init__(self, response: Response, *, format: str = "markdown", max_rate: float = 20.0) -> None:
+    def __init__(
+        self,
+        response: Response,
+        *,
+        format: str = "markdown",
+        max_rate: float = 20.0,
+        channel: Sink | None = None,
+    ) -> None:
         self.format = format
         self.interval = 1.0 / max_rate
-        self.channel = Channel()
+        self.channel: Sink = channel if channel is not None else Channel()
         self.next_at = 0.0
         #: Outputs of earlier rounds of a tool loop: the first becomes the bundle, the rest empty.
         self._spent: list[str] = []
@@ -285,4 +306,4 @@ class LiveDisplay:
         self.segments, self.tail, self._spent = [], None, []
 
 
-__all__ = ["Channel", "LiveDisplay"]
+__all__ = ["Channel", "LiveDisplay", "Sink"]
