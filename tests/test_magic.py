@@ -210,9 +210,8 @@ def test_empty_cell_is_a_usage_error(ip: InteractiveShell) -> None:
 
 def test_unknown_line_command_lists_the_valid_ones(ip: InteractiveShell) -> None:
     result, io = run(ip, "%nemotron frobnicate")
-    assert_one_line_error(
-        result, io, "unknown command 'frobnicate'", "providers, config, chats, reset, usage, tools, mcp, controls, chat, help"
-    )
+    valid = "providers, config, chats, reset, usage, tools, mcp, controls, chat, help"
+    assert_one_line_error(result, io, "unknown command 'frobnicate'", valid)
 
 
 # --------------------------------------------------------------------------- asking
