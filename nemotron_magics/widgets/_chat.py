@@ -31,6 +31,7 @@ from ..display._live import LiveDisplay
 from ..session import Session, get_session
 from ._hooks import after_each_cell
 from ._input import make_input
+from ._shown import ShownAsWidget
 
 if TYPE_CHECKING:
     from .._loop import ToolLoop
@@ -94,7 +95,7 @@ def _prompt_text(turn_user: dict[str, Any]) -> str:
     return content if isinstance(content, str) else str(content)
 
 
-class ChatWidget:
+class ChatWidget(ShownAsWidget):
     """A chat box for one named conversation; ``widget`` is the whole box.
 
     ``send(text)`` asks (what Enter and the Send button do); ``stop()`` ends the answer that
@@ -246,15 +247,6 @@ class ChatWidget:
     def __repr__(self) -> str:
         state = "streaming" if self._busy else "idle"
         return f"<nemotron chat {self.name!r}: {len(self.session)} turns, {state}>"
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        from ..display import in_kernel
-
-        if not in_kernel():
-            return {"text/plain": repr(self)}
-        bundle: dict[str, Any] = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = repr(self)
-        return bundle
 
 
 __all__ = ["ChatWidget", "WidgetSink"]

@@ -21,6 +21,7 @@ from .._params import PARAMS, SETTINGS, Bounds, Rule
 from .._providers import PROVIDERS
 from .._tables import chosen_provider_name
 from ._hooks import after_each_cell
+from ._shown import ShownAsWidget
 
 #: The controls, in order: attribute name -> the setting or request parameter it shows.
 BOUND: dict[str, str] = {
@@ -80,7 +81,7 @@ def _label(text: str) -> w.HTML:
     )
 
 
-class Controls:
+class Controls(ShownAsWidget):
     """The panel: ``provider``, ``model``, ``temperature``, ``top_p``, ``max_tokens``, ``reasoning``,
     ``budget``, ``seed``, ``system`` and ``reset`` are its ipywidgets; ``widget`` is the whole box."""
 
@@ -246,12 +247,3 @@ class Controls:
     def __repr__(self) -> str:
         set_ = ", ".join(f"{a}={settings.get(s)!r}" for a, s in BOUND.items() if settings.get(s) is not None)
         return f"<nemotron controls: {set_ or 'all defaults'}>"
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        from ..display import in_kernel
-
-        if not in_kernel():
-            return {"text/plain": repr(self)}
-        bundle: dict[str, Any] = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = repr(self)
-        return bundle
