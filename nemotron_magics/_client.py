@@ -36,6 +36,7 @@ from ._stream import AsyncStream, Limits, Stream, _detached
 
 if TYPE_CHECKING:
     from ._loop import ToolLoop
+    from ._schema import Schema
 
 Prompt = str | Sequence[Mapping[str, Any]]
 #: Keywords of the tool loop, not of the request.
@@ -111,6 +112,8 @@ class Call:
     reasoning_mode: str | None
     #: Said to the reader with the answer (the embedded fallback when no key is set).
     notices: tuple[str, ...] = ()
+    #: The structured-output schema the answer is validated against at the end.
+    schema: Schema | None = None
 
     def new_response(self) -> Response:
         response = Response(
@@ -120,6 +123,7 @@ class Call:
             reasoning_mode=self.reasoning_mode,
         )
         response.notices.extend(self.notices)
+        response.schema = self.schema
         return response
 
 
@@ -187,7 +191,7 @@ class _Resolver:
         messages = as_messages(prompt, merged.pop("system", None))
         request = prepare(p.dialect, base_url, name, key, messages, merged)
         notices = (*((notice,) if notice else ()), *p.dialect.notes(merged))
-        return Call(p, base_url, name, request, merged.get("reasoning"), notices)
+        return Call(p, base_url, name, request, merged.get("reasoning"), notices, merged.get("schema"))
 
     def _key(self, p: Provider, api_key: Secret | None) -> Secret | None:
         """The key for this call, stripped, checked fit for a header, held as a Secret."""

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._errors import ConfigurationError
+from ._formats import FORMATS  # how an answer can be shown; what --format accepts
 from ._params import PARAMS, SETTINGS, check_params
-
-#: How an answer can be shown: the display's formats, and what ``--format`` accepts.
-FORMATS = ("markdown", "text", "json", "code")
 
 
 @dataclass
@@ -81,3 +79,6 @@ def configure(**values: Any) -> Settings:
     """Change the defaults for this process, e.g. ``configure(provider="openrouter", read_timeout=300)``."""
     settings.update(**values)
     return settings
+
+
+__all__ = ["FORMATS", "Settings", "configure", "settings"]
