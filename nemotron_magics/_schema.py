@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,18 @@ def _is_model(target: Any) -> bool:
     except ModuleNotFoundError:  # pragma: no cover - pydantic is a dependency of schemas
         return False
     return isinstance(target, type) and issubclass(target, BaseModel)
+
+
+def _portable(target: Any) -> Any:
+    """A ``typing.TypedDict`` as ``typing_extensions.TypedDict`` (what pydantic takes before 3.12)."""
+    if not _is_typeddict(target) or sys.version_info >= (3, 12) or target.__module__ == "typing_extensions":
+        return target
+    import typing_extensions
+
+    hints = typing.get_type_hints(target)
+    make: Any = typing_extensions.TypedDict
+    made: Any = make(target.__name__, hints, total=target.__total__)
+    return made
 
 
 def _typed(target: Any) -> bool:
@@ -87,12 +100,13 @@ class Schema:
         elif isinstance(target, dict) and target.get("type") == "array":
             item = target.get("items", {})
             self.is_list = True
+        item = _portable(item)
         self.item = item
         self.adapter: Any = None
         if _typed(item):
             from pydantic import TypeAdapter
 
-            self.adapter = TypeAdapter(target)
+            self.adapter = TypeAdapter(list[item] if self.is_list else item)  # type: ignore[valid-type]
             self.json_schema: dict[str, Any] = self.adapter.json_schema()
         elif isinstance(target, dict):
             self.json_schema = dict(target)
