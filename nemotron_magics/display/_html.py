@@ -68,7 +68,8 @@ def structured(shaped: Any) -> str:
         parts.append(f'<div class="nm-table-wrap" style="overflow-x:auto">{shaped.table_html}</div>')
         if shaped.table_shape:
             parts.append(f'<div class="nm-shape">{escape_text(shaped.table_shape)}</div>')
-        if shaped.text:
+        if shaped.text and isinstance(shaped.data, dict) and shaped.table_shape.startswith("1 row "):
+            # one object: the one-row frame, and the object itself as a collapsible JSON tree
             parts.append(
                 f"<details><summary>JSON</summary>{pre(shaped.text, 'nm-json', 'json')}</details>"
             )
