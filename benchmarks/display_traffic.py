@@ -212,7 +212,7 @@ def main() -> int:
                 ratio = report("live display", tap, live, args.chars, live_s)
                 whole = describe_final(tap, live, args.chars)
 
-            table_ratio, table_rate, table_whole = 0.0, 0, True
+            table_ratio, table_rate, table_mean, table_whole = 0.0, 0, 0.0, True
             if args.table_rows:
                 print(
                     f"table: {args.table_rows:,} rows, {table_chars:,} chars of JSON at {args.rate:,.0f} "
@@ -228,7 +228,11 @@ def main() -> int:
                 table_whole = describe_final(tap, cell, table_chars)
                 at = tap.bundle_at.get(cell, len(tap.sizes[cell]))
                 table_rate = max_per_second(tap.times[cell][:at])
-                print(f"  {'':<14}updates a second while streaming (busiest second): {table_rate}")
+                table_mean = at / table_s
+                print(
+                    f"  {'':<14}updates a second while streaming: {table_mean:.1f} on average, "
+                    f"{table_rate} in the busiest one-second window"
+                )
 
             if not args.no_naive and not args.no_text:
                 t0 = time.perf_counter()
@@ -255,10 +259,15 @@ def main() -> int:
             + (f"; naive {naive_ratio:,.0f}, {naive_ratio / ratio:,.0f}x more" if naive_ratio else "")
         )
     if args.table_rows:
-        table_ok = table_ratio <= 25 and table_rate <= args.max_rate and table_whole
+        # A window of one second can hold the tick at each of its ends plus one tick's second
+        # message (a sealed segment and the tail): max_rate + 2 is the budget's own edge.
+        table_ok = (
+            table_ratio <= 25 and table_mean <= args.max_rate and table_rate <= args.max_rate + 2 and table_whole
+        )
         print(
-            f"table: bytes per byte of answer: {table_ratio:.1f}, busiest second {table_rate} updates "
-            f"(bar <= 25 and <= {args.max_rate:g}/s: {'PASS' if table_ok else 'FAIL'})"
+            f"table: bytes per byte of answer: {table_ratio:.1f}; updates {table_mean:.1f}/s on average, "
+            f"busiest window {table_rate} (bar <= 25 B/B and <= {args.max_rate:g}/s: "
+            f"{'PASS' if table_ok else 'FAIL'})"
         )
         ok = ok and table_ok
     return 0 if ok else 1
