@@ -262,7 +262,10 @@ def main() -> int:
         # A window of one second can hold the tick at each of its ends plus one tick's second
         # message (a sealed segment and the tail): max_rate + 2 is the budget's own edge.
         table_ok = (
-            table_ratio <= 25 and table_mean <= args.max_rate and table_rate <= args.max_rate + 2 and table_whole
+            table_ratio <= 25
+            and table_mean <= args.max_rate
+            and table_rate <= args.max_rate + 2
+            and table_whole
         )
         print(
             f"table: bytes per byte of answer: {table_ratio:.1f}; updates {table_mean:.1f}/s on average, "
