@@ -127,6 +127,28 @@ class Call:
         return response
 
 
+MTP_NOTE = (
+    "This server runs speculative decoding (MTP) with reasoning on: some vLLM builds return malformed "
+    "structured output then; the answer is validated, but if it fails, try --reasoning off or a server "
+    "without MTP."
+)
+
+
+def mtp_notes(base_url: str) -> list[str]:
+    """The MTP warning when ``base_url`` is a server ``%nemotron serve`` started with MTP on."""
+    try:
+        from ._serve._server import servers
+
+        for server in servers():
+            url = server.url.rstrip("/").removesuffix("/v1")
+            speculative = " ".join([*server.command, *server.env.values()]).lower()
+            if base_url.rstrip("/").startswith(url) and "mtp" in speculative:
+                return [MTP_NOTE]
+    except Exception:
+        return []
+    return []
+
+
 class _Resolver:
     """explicit argument > client defaults > settings > environment, for one call."""
 
@@ -191,6 +213,8 @@ class _Resolver:
         messages = as_messages(prompt, merged.pop("system", None))
         request = prepare(p.dialect, base_url, name, key, messages, merged)
         notices = (*((notice,) if notice else ()), *p.dialect.notes(merged))
+        if merged.get("schema") is not None and merged.get("reasoning") != "off":
+            notices = (*notices, *mtp_notes(base_url))
         return Call(p, base_url, name, request, merged.get("reasoning"), notices, merged.get("schema"))
 
     def _key(self, p: Provider, api_key: Secret | None) -> Secret | None:

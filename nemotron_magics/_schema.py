@@ -119,18 +119,19 @@ class Schema:
 
     # -- the request ------------------------------------------------------------------------
     def wire_schema(self) -> dict[str, Any]:
-        """The schema as sent: a top-level array inside ``{"items": [...]}``."""
+        """The schema as sent (strict: no extra keys), a top-level array inside ``{"items": [...]}``."""
+        schema: dict[str, Any] = _strict(self.json_schema)
         if not self.is_list:
-            return self.json_schema
-        inner = {k: v for k, v in self.json_schema.items() if k != "$defs"}
+            return schema
+        inner = {k: v for k, v in schema.items() if k != "$defs"}
         wrapped: dict[str, Any] = {
             "type": "object",
             "properties": {WRAPPER: inner},
             "required": [WRAPPER],
             "additionalProperties": False,
         }
-        if "$defs" in self.json_schema:
-            wrapped["$defs"] = self.json_schema["$defs"]
+        if "$defs" in schema:
+            wrapped["$defs"] = schema["$defs"]
         return wrapped
 
     def response_format(self) -> dict[str, Any]:
@@ -197,6 +198,18 @@ class Schema:
 
     def __repr__(self) -> str:
         return f"<Schema {self.name}{' list' if self.is_list else ''}>"
+
+
+def _strict(node: Any) -> Any:
+    """A copy in which every object with properties refuses others (strict mode asks it)."""
+    if isinstance(node, list):
+        return [_strict(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _strict(v) for k, v in node.items()}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
 
 
 def _safe_name(name: str) -> str:

@@ -115,7 +115,9 @@ def test_each_provider_gets_json_schema_strict_wrapped(server: ConformanceServer
 
 def test_llama_cpp_python_gets_json_object_with_schema() -> None:
     body = LLAMA_CPP_PYTHON.body("m", [], {"schema": City})
-    assert body["response_format"] == {"type": "json_object", "schema": City.model_json_schema()}
+    sent = body["response_format"]
+    strict = {**City.model_json_schema(), "additionalProperties": False}
+    assert sent == {"type": "json_object", "schema": strict}
     assert "guided_json" not in json.dumps(body)
 
 
@@ -298,3 +300,23 @@ def test_the_api_takes_schema_on_stream_and_session(server: ConformanceServer) -
 def test_a_bad_schema_is_one_line() -> None:
     with pytest.raises(nm.ConfigurationError, match="schema must be a pydantic model"):
         nm.Client("nvidia", api_key="k").stream("q", schema=42, base_url="http://127.0.0.1:9/v1")
+
+
+def test_a_served_mtp_server_with_reasoning_on_gets_the_note(
+    server: ConformanceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from nemotron_magics._client import MTP_NOTE
+    from nemotron_magics._serve import _server
+
+    url = server.base_url("structured_rows")
+    served = SimpleNamespace(url=server.url + "/v1", command=["vllm", "serve", "--speculative-config",
+                             '{"method": "mtp"}'], env={})  # fmt: skip
+    monkeypatch.setattr(_server, "servers", lambda: [served])
+    r = nm.chat("rows", provider="local", base_url=url, model="m", reasoning="low", schema=list[City])
+    assert MTP_NOTE in r.notices
+    r = nm.chat("rows", provider="local", base_url=url, model="m", reasoning="off", schema=list[City])
+    assert MTP_NOTE not in r.notices
+    r = nm.chat("rows", provider="local", base_url=url, model="m", reasoning="low")
+    assert MTP_NOTE not in r.notices
