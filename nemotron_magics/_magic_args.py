@@ -121,7 +121,11 @@ _DECLARATIONS = (
         "--new", action="store_true", help="start the --chat conversation over (its system prompt stays)"
     ),
     argument(
-        "-o", "--out", metavar="VAR", help="store the Response in VAR (with --format json: the parsed value)"
+        "-o",
+        "--out",
+        metavar="VAR",
+        help="store the Response in VAR (with --format json: the parsed value; with --schema: "
+        "the DataFrame, or the object for a one-object schema)",
     ),
     argument(
         "--format",

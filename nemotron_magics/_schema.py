@@ -231,6 +231,9 @@ def parse_repaired(text: str, repairs: list[str], *, rows: bool = False) -> tupl
     if found is not None:
         body = found[0].strip()
         repairs.append("code fences removed")
+    elif body.startswith(("```", "~~~")):  # a fence the stream never closed (a cut answer)
+        body = body.split("\n", 1)[1].strip() if "\n" in body else ""
+        repairs.append("code fences removed")
     if not body:
         return None, "the answer is empty"
     try:

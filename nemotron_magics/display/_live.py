@@ -191,7 +191,7 @@ class LiveDisplay:
         rows, _ = complete_rows(content)
         new = rows[self._rows :]
         if not new:
-            return False
+            return not self._rows  # before the first row the tail shows the JSON itself
         if self._columns is None:
             self._columns = list(_flat(new[0]) if isinstance(new[0], dict) else {"value": new[0]})
             header = "".join(f"<th>{escape_text(c)}</th>" for c in self._columns)
@@ -282,6 +282,8 @@ class LiveDisplay:
             parts = [self._framed("".join(self._pending))]
             if self._rows:
                 parts.append(_html.status(f"{self._rows:,} rows so far…"))
+            elif self.response.content:  # one object, or before the first row: the JSON as it comes
+                parts.append(_html.segment(self.response.content[-MAX_OPEN:], "json"))
         else:
             parts = [*self._pending, _html.segment(self.splitter.open_text, self.format)]
         if self._unshown:
