@@ -182,7 +182,11 @@ class Schema:
         try:
             import jsonschema  # type: ignore[import-untyped]
         except ModuleNotFoundError:  # pragma: no cover - listed with the notebook extras
-            return []
+            # Never a silent pass: without a checker the answer is not known to be valid.
+            return [
+                "(not checked) a JSON-schema dict needs jsonschema to validate against: pip install "
+                "jsonschema (or nemotron-magics[notebook]), or give a pydantic model"
+            ]
         validator = jsonschema.Draft202012Validator(self.json_schema)
         return [
             f"{'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
