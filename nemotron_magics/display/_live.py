@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._events import Retrying, ToolProgress
+from .._formats import get_format
 from .._response import Response
 from .._schema import complete_rows
 from . import _html
@@ -103,7 +104,8 @@ class LiveDisplay:
     def _begin(self, response: Response) -> None:
         """The state one round's rendering needs (a tool loop starts it again per round)."""
         self.response = response
-        self.splitter = Splitter(markdown=self.format == "markdown", max_open=MAX_OPEN)
+        form = get_format(self.format, response)  # how this format renders live
+        self.splitter = Splitter(markdown=form.markdown, max_open=MAX_OPEN)
         self.head: str | None = None
         self._head_html = ""
         self._head_at = 0.0
@@ -122,7 +124,7 @@ class LiveDisplay:
         self._consumed = 0
         self._tools: tuple[tuple[int, str, int, str], ...] = ()
         #: A structured answer streams as table rows: how many are shown, under which columns.
-        self.table = response.schema is not None or self.format == "schema"
+        self.table = form.name == "schema"
         self._rows = 0
         self._columns: list[str] | None = None
 
