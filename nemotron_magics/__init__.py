@@ -55,7 +55,8 @@ _LAZY: dict[str, str] = {
         "._events",
     ),
     **dict.fromkeys(("PROVIDERS", "Provider", "get_provider", "resolve_provider"), "._providers"),
-    **dict.fromkeys(("Response", "StructuredOutputError", "Timings", "ToolCall"), "._response"),
+    **dict.fromkeys(("Response", "Timings", "ToolCall"), "._response"),
+    "StructuredOutputError": "._errors",
     "Session": ".session",
     **dict.fromkeys(("Tool", "ToolArgumentError", "tool"), "._tools"),
     **dict.fromkeys(("MCPConnection", "MCPError", "mcp"), "._mcp"),
@@ -87,6 +88,7 @@ if TYPE_CHECKING:
         StreamCancelled,
         StreamError,
         StreamTimeout,
+        StructuredOutputError,
     )
     from ._events import (
         Event,
@@ -101,7 +103,7 @@ if TYPE_CHECKING:
     from ._loop import ToolLoop
     from ._mcp import MCPConnection, MCPError, mcp
     from ._providers import PROVIDERS, Provider, get_provider, resolve_provider
-    from ._response import Response, StructuredOutputError, Timings, ToolCall
+    from ._response import Response, Timings, ToolCall
     from ._serve._gpus import GPU, Recommendation, gpus, recommend
     from ._serve._server import Server, serve, servers
     from ._tools import Tool, ToolArgumentError, tool

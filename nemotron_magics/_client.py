@@ -36,6 +36,7 @@ from ._stream import AsyncStream, Limits, Stream, _detached
 
 if TYPE_CHECKING:
     from ._loop import ToolLoop
+    from ._schema import Schema
 
 Prompt = str | Sequence[Mapping[str, Any]]
 #: Keywords of the tool loop, not of the request.
@@ -111,6 +112,8 @@ class Call:
     reasoning_mode: str | None
     #: Said to the reader with the answer (the embedded fallback when no key is set).
     notices: tuple[str, ...] = ()
+    #: The structured-output schema the answer is validated against at the end.
+    schema: Schema | None = None
 
     def new_response(self) -> Response:
         response = Response(
@@ -120,7 +123,30 @@ class Call:
             reasoning_mode=self.reasoning_mode,
         )
         response.notices.extend(self.notices)
+        response.schema = self.schema
         return response
+
+
+MTP_NOTE = (
+    "This server runs speculative decoding (MTP) with reasoning on: some vLLM builds return malformed "
+    "structured output then; the answer is validated, but if it fails, try --reasoning off or a server "
+    "without MTP."
+)
+
+
+def mtp_notes(base_url: str) -> list[str]:
+    """The MTP warning when ``base_url`` is a server ``%nemotron serve`` started with MTP on."""
+    try:
+        from ._serve._server import servers
+
+        for server in servers():
+            url = server.url.rstrip("/").removesuffix("/v1")
+            speculative = " ".join([*server.command, *server.env.values()]).lower()
+            if base_url.rstrip("/").startswith(url) and "mtp" in speculative:
+                return [MTP_NOTE]
+    except Exception:
+        return []
+    return []
 
 
 class _Resolver:
@@ -187,7 +213,9 @@ class _Resolver:
         messages = as_messages(prompt, merged.pop("system", None))
         request = prepare(p.dialect, base_url, name, key, messages, merged)
         notices = (*((notice,) if notice else ()), *p.dialect.notes(merged))
-        return Call(p, base_url, name, request, merged.get("reasoning"), notices)
+        if merged.get("schema") is not None and merged.get("reasoning") != "off":
+            notices = (*notices, *mtp_notes(base_url))
+        return Call(p, base_url, name, request, merged.get("reasoning"), notices, merged.get("schema"))
 
     def _key(self, p: Provider, api_key: Secret | None) -> Secret | None:
         """The key for this call, stripped, checked fit for a header, held as a Secret."""

@@ -17,15 +17,13 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._errors import ConfigurationError
+from ._formats import FORMATS  # how an answer can be shown; what --format accepts
 from ._params import PARAMS, SETTINGS, check_params
 
 #: Called as ``callback(name, old, new)`` after a change; ``name`` is a setting or a request parameter.
 Observer = Callable[[str, Any, Any], None]
 # Kept beside the instances, not in them: copying or comparing settings never copies a panel.
 _OBSERVERS: dict[int, list[Callable[[], Observer | None]]] = {}
-
-#: How an answer can be shown: the display's formats, and what ``--format`` accepts.
-FORMATS = ("markdown", "text", "json", "code")
 
 
 @dataclass
@@ -152,3 +150,6 @@ def configure(**values: Any) -> Settings:
     """Change the defaults for this process, e.g. ``configure(provider="openrouter", read_timeout=300)``."""
     settings.update(**values)
     return settings
+
+
+__all__ = ["FORMATS", "Settings", "configure", "settings"]

@@ -103,6 +103,9 @@ class Dialect:
         body["stream_options"] = {"include_usage": True}
         self.reasoning(body, params.get("reasoning"), params.get("reasoning_budget"))
         fmt = params.get("response_format")
+        schema = params.get("schema")
+        if schema is not None:
+            fmt = schema.response_format()  # json_schema, strict; an array travels wrapped
         if fmt is not None:
             body["response_format"] = self.response_format(fmt)
         extra = params.get("extra_body")

@@ -81,6 +81,10 @@ class ServerError(ProviderError):
     """5xx after every retry."""
 
 
+class StructuredOutputError(NemotronError, ValueError):
+    """The answer is not the JSON that was asked for (or does not match its schema)."""
+
+
 class StreamError(NemotronError):
     """The stream broke after it started; ``.response`` keeps what arrived."""
 
@@ -137,6 +141,7 @@ __all__ = [
     "StreamCancelled",
     "StreamError",
     "StreamTimeout",
+    "StructuredOutputError",
     "redact",
     "register_secret",
 ]

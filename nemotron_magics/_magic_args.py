@@ -121,7 +121,11 @@ _DECLARATIONS = (
         "--new", action="store_true", help="start the --chat conversation over (its system prompt stays)"
     ),
     argument(
-        "-o", "--out", metavar="VAR", help="store the Response in VAR (with --format json: the parsed value)"
+        "-o",
+        "--out",
+        metavar="VAR",
+        help="store the Response in VAR (with --format json: the parsed value; with --schema: "
+        "the DataFrame, or the object for a one-object schema)",
     ),
     argument(
         "--format",
@@ -129,6 +133,13 @@ _DECLARATIONS = (
         help="markdown (default); text; json: parse the answer into VAR or _nemotron_json; "
         "code: put the code into a new cell below",
     ),
+    argument(
+        "--schema",
+        metavar="NAME",
+        help="structured answer: NAME is a pydantic model, dataclass, TypedDict, JSON-schema dict "
+        "or list[...] of one in the notebook; validated, shown as a table; -o VAR holds the DataFrame",
+    ),
+    argument("--json", action="store_true", help="ask for any JSON object (like --format json)"),
     argument(
         "--no-stream",
         dest="no_stream",
@@ -183,6 +194,8 @@ class CellOptions:
     format: str | None = None
     no_stream: bool = False
     no_interpolate: bool = False
+    #: --schema NAME, as written (the magic looks it up in the notebook).
+    schema: str | None = None
     #: Names from --tools, as written (the magic looks them up in the notebook).
     tools: list[str] = field(default_factory=list)
     #: Tool-loop options from --max-rounds, --tool-timeout and --confirm.
@@ -349,6 +362,18 @@ def parse_cell_line(line: str) -> CellOptions:
         opts.out = check_identifier(ns.out)
     if ns.format is not None:
         opts.format = check_format(ns.format)
+    if ns.json:
+        if opts.format not in (None, "json"):
+            raise UsageError(f"--json asks for JSON: it does not go with --format {opts.format}")
+        opts.format = "json"
+    if ns.schema is not None:
+        name = ns.schema.strip()
+        inner = name[5:-1].strip() if name.startswith("list[") and name.endswith("]") else name
+        if not inner.replace(".", "_").isidentifier():
+            raise UsageError(
+                f"--schema must name a schema in the notebook (Row or list[Row]), got {shown(name)}"
+            )
+        opts.schema = name
     for item in ns.param or ():
         key, value = parse_param(item)
         flag, dest = _FLAG_OF_PARAM.get(key, ("", ""))

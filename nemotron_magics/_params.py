@@ -138,6 +138,12 @@ def _response_format(value: Any) -> dict[str, Any]:
     return fmt
 
 
+def _schema(value: Any) -> Any:
+    from ._schema import as_schema
+
+    return as_schema(value)
+
+
 def _tools(value: Any) -> list[Any]:
     if not isinstance(value, list | tuple) or not value:
         raise TypeError
@@ -345,6 +351,12 @@ PARAMS: dict[str, Rule] = _rules(
         'a dict like {"type": "json_schema", "json_schema": {"name": …, "schema": {…}}} '
         'or {"type": "json_object"}',
         _response_format,
+    ),
+    Rule(
+        "schema",
+        "a pydantic model, a dataclass, a TypedDict, a JSON-schema dict, or list[...] of one of these",
+        _schema,
+        help="the structured answer's schema: validated at the end, a DataFrame with to_dataframe()",
     ),
     Rule("extra_body", "a dict of fields sent as they are", _extra_body),
 )

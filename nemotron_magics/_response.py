@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ConfigurationError, NemotronError
+from ._errors import StructuredOutputError
 from ._events import Event, Finish, ReasoningDelta, Retrying, TextDelta, ToolCallDelta, Usage
 
 if TYPE_CHECKING:
@@ -24,10 +24,7 @@ if TYPE_CHECKING:
     from ._dialects import Dialect
     from ._errors import StreamError
     from ._providers import Provider
-
-
-class StructuredOutputError(NemotronError, ValueError):
-    """The answer is not the JSON that was asked for."""
+    from ._schema import Outcome, Schema
 
 
 @dataclass
@@ -208,6 +205,14 @@ class Response:
         self.done = False
         #: With a tool loop: every round's Response in order, this one (the answer) last.
         self.rounds: list[Response] = []
+        #: The structured-output schema asked for (``schema=…``, ``--schema``), or None.
+        self.schema: Schema | None = None
+        #: With a schema: why the answer does not validate (empty when it does, or before the end).
+        self.validation_errors: list[str] = []
+        #: With a schema: what was repaired before validating (fences, trailing text, a cut row).
+        self.repairs: list[str] = []
+        self._parsed: tuple[str, Any, str | None] | None = None  # (content, value, error)
+        self._outcome: Outcome | None = None
 
     # -- folding ---------------------------------------------------------------
     def apply(self, event: Event) -> None:
@@ -263,6 +268,8 @@ class Response:
                 self._reasoning = []  # a vLLM build sends it in both fields: show it once
         for call in self._tool_calls.values():
             call._complete()
+        if self.schema is not None and not self._tool_calls:
+            self.validated()
         if provider is not None and self.usage is not None and self.usage.cost is None:
             cost = provider.estimate_cost(
                 self.usage.prompt_tokens, self.usage.completion_tokens, self.usage.cached_tokens
@@ -314,49 +321,81 @@ class Response:
         span = t.done - start
         return self.usage.completion_tokens / span if span > 0 else None
 
+    def validated(self) -> Outcome | None:
+        """With a schema: the answer repaired (safely) and validated, once per content."""
+        if self.schema is None:
+            return None
+        if self._outcome is None or not self.done:
+            outcome = self.schema.validate(self.content)
+            if not self.done:
+                return outcome
+            self._outcome = outcome
+            self.validation_errors, self.repairs = outcome.errors, outcome.repairs
+        return self._outcome
+
+    def parsed(self) -> tuple[Any, str | None]:
+        """``(value, None)`` or ``(None, why)``: the answer as JSON, parsed once per content."""
+        outcome = self.validated()
+        if outcome is not None:
+            if outcome.ok:
+                return outcome.plain, None
+            return None, "; ".join(outcome.errors) or "not valid"
+        content = self.content
+        if self._parsed is None or self._parsed[0] != content:
+            text = strip_fences(content)
+            try:
+                self._parsed = (content, json.loads(text), None)
+            except json.JSONDecodeError as exc:
+                why = f"not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
+                self._parsed = (content, None, why)
+        return self._parsed[1], self._parsed[2]
+
     @property
     def data(self) -> Any:
-        """The answer parsed as JSON (code fences stripped).
+        """The answer parsed as JSON (code fences stripped); with a schema, the validated value.
 
-        Raises :class:`StructuredOutputError` with the parser's complaint when it is not JSON.
+        A pydantic model schema gives model instances, a dataclass schema dataclass instances,
+        anything else plain JSON. Raises :class:`StructuredOutputError` saying why when the
+        answer is not JSON, or does not match its schema (:attr:`validation_errors`).
         """
-        text = strip_fences(self.content)
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
+        outcome = self.validated()
+        if outcome is not None:
+            if outcome.ok:
+                return outcome.value
             raise StructuredOutputError(
-                f"The answer is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}); "
-                "ask for it with response_format=… (or --format json) and enough max_tokens"
-            ) from None
+                f"The answer does not match the schema {self.schema.name if self.schema else ''}: "
+                + "; ".join(outcome.errors[:5])
+            )
+        value, error = self.parsed()
+        if error is not None:
+            raise StructuredOutputError(
+                f"The answer is {error}; "
+                "ask for it with schema=… or response_format=… (or --json) and enough max_tokens"
+            )
+        return value
 
     def to_dataframe(self) -> pandas.DataFrame:
-        """Structured output as a DataFrame: a list of records, a dict of columns, or one record."""
-        try:
-            import pandas as pd
-        except ModuleNotFoundError:
-            raise ConfigurationError(
-                "to_dataframe() needs pandas: pip install pandas (or nemotron-magics[notebook])"
-            ) from None
+        """Structured output as a DataFrame: a list of records, ``{"rows": [...]}``, or one record.
 
-        data = self.data
-        if isinstance(data, dict):
-            lists = [v for v in data.values() if isinstance(v, list)]
-            if len(data) == 1 and lists and all(isinstance(x, dict) for x in lists[0]):
-                data = lists[0]  # {"rows": [{…}, …]}: the records are the table
-            elif lists and len(lists) == len(data):
-                columns: pandas.DataFrame = pd.DataFrame(data)
+        With a schema, the dtypes come from it (ints, floats, bools, datetimes, categoricals).
+        """
+        from ._schema import to_frame
+
+        self.data  # noqa: B018 - raises StructuredOutputError when there is nothing valid
+        value, _ = self.parsed()
+        if self.schema is None and isinstance(value, dict):
+            lists = [v for v in value.values() if isinstance(v, list)]
+            if len(value) > 1 and lists and len(lists) == len(value):
+                import pandas as pd
+
+                columns: pandas.DataFrame = pd.DataFrame(value)  # a dict of columns
                 return columns
-            else:
-                data = [data]
-        if isinstance(data, list) and all(isinstance(x, dict) for x in data):
-            records: pandas.DataFrame = pd.json_normalize(data)
-            return records
-        if isinstance(data, list):
-            values: pandas.DataFrame = pd.DataFrame({"value": data})
-            return values
-        raise StructuredOutputError(
-            f"The answer is a JSON {type(data).__name__}, which is not a table: ask for a list of objects"
-        )
+        if not isinstance(value, dict | list):
+            raise StructuredOutputError(
+                f"The answer is a JSON {type(value).__name__}, which is not a table: "
+                "ask for a list of objects"
+            )
+        return to_frame(value, self.schema)
 
     def to_message(self, dialect: Dialect | None = None) -> dict[str, Any]:
         """This answer as an assistant message for the next turn, shaped by ``dialect``.

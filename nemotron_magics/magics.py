@@ -27,6 +27,7 @@ from traitlets import CaselessStrEnum, Float, TraitError, Unicode
 from . import session as _session
 from ._configurable import Nemotron, RuleTrait, remember_config_file_values
 from ._errors import ConfigurationError
+from ._formats import get_format
 from ._interpolate import interpolate
 from ._magic_args import CELL_HELP, CellOptions, parse_cell_line, split_line, wants_help
 from ._secrets import redact
@@ -138,8 +139,10 @@ class NemotronMagics(Magics):
             conversation = _session.Session(None, system=opts.system)
             key = None
         params = opts.request_params()
-        if fmt == "json" and "response_format" not in params:
-            params["response_format"] = {"type": "json_object"}
+        if opts.schema is not None:
+            params["schema"] = self._schema(opts.schema)
+            fmt = "schema"
+        get_format(fmt).request(params)  # --format json asks for a JSON object
         if opts.tools:
             from ._magic_tools import resolve_tools
             from .display._approve import default_approver
@@ -182,6 +185,24 @@ class NemotronMagics(Magics):
             raise UsageError("%%nemotron: the prompt is empty once its {names} are filled in")
         return result.text
 
+    def _schema(self, name: str) -> Any:
+        """``--schema NAME``: ``Row`` or ``list[Row]``, looked up in the notebook."""
+        from ._schema import as_schema
+
+        inner = name[5:-1].strip() if name.startswith("list[") else name
+        value: Any = self.ip.user_ns
+        for i, part in enumerate(inner.split(".")):
+            try:
+                value = value[part] if i == 0 else getattr(value, part)
+            except (KeyError, AttributeError):
+                raise UsageError(f"--schema {name}: {inner!r} is not defined in the notebook") from None
+        if inner is not name:
+            value = list[value]
+        try:
+            return as_schema(value)
+        except ConfigurationError as exc:
+            raise UsageError(f"--schema {name}: {exc}") from None
+
     def _show(self, stream: Any, fmt: str, opts: CellOptions) -> Any:
         """Render while streaming (or once at the end); on Ctrl-C keep the partial answer for -o."""
         from ._errors import StreamCancelled, StreamError
@@ -199,17 +220,20 @@ class NemotronMagics(Magics):
                 return response
             return show_stream(stream, format=fmt, max_rate=self.nemotron_config.max_rate)
         except StreamCancelled as exc:
-            if opts.out and exc.response is not None and fmt != "json":
+            if opts.out and exc.response is not None and fmt not in ("json", "schema"):
                 self.ip.user_ns[opts.out] = exc.response
             raise
 
     def _deliver(self, response: Any, fmt: str, opts: CellOptions) -> None:
-        if fmt == "json":
-            data = response.data  # StructuredOutputError (one line) when it is not JSON
-            self.ip.user_ns[opts.out or "_nemotron_json"] = data  # the display already shows it
+        form = get_format(fmt, response)
+        if form.name in ("json", "schema"):
+            self.ip.user_ns["_nemotron_response"] = response  # the Response, errors and all
+            # The parsed value (a DataFrame for a table schema); StructuredOutputError (one line)
+            # when it is not JSON or not valid: the display already showed why.
+            self.ip.user_ns[opts.out or "_nemotron_json"] = form.store(response)
             return
         if opts.out:
-            self.ip.user_ns[opts.out] = response
+            self.ip.user_ns[opts.out] = form.store(response)
         if fmt == "code":
             code = _session.extract_code(response.content)
             if code:

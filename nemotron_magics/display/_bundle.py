@@ -13,11 +13,10 @@ import dataclasses
 import html
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from .._config import FORMATS
-from .._response import Response, ToolCall, split_fence, strip_fences
+from .._formats import FORMATS, TABLE_ROWS, Shaped, get_format
+from .._response import Response, ToolCall
 from . import _html
 from ._markdown import defuse_tex, fence, neutralise_markdown
 from ._summary import footer_parts
@@ -28,38 +27,15 @@ _MD_PUNCT = re.compile(r"([\\`*_\[\]#$|~!>{}()+\-.])")
 
 
 def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    return fmt
-
-
-@dataclass(frozen=True)
-class Shaped:
-    """The answer as its format shows it: JSON pretty-printed, code without its fence."""
-
-    text: str
-    language: str = ""
-    data: Any = None
-    has_data: bool = False
-    data_error: str | None = None
+    """The format's name, or a ValueError naming the choices (the one check, in :mod:`._formats`)."""
+    return get_format(fmt).name
 
 
 def shape(content: str, fmt: str) -> Shaped:
-    if fmt == "json":
-        inner = strip_fences(content)
-        if not inner.strip():
-            return Shaped(inner, "json")
-        try:
-            value = json.loads(inner)
-        except json.JSONDecodeError as exc:
-            return Shaped(inner, "json", data_error=f"not valid JSON ({exc.msg}, line {exc.lineno})")
-        return Shaped(json.dumps(value, indent=2, ensure_ascii=False), "json", value, True)
-    if fmt == "code":
-        found = split_fence(content)
-        if found:
-            return Shaped(*found)
-        return Shaped(content.strip("\n"))
-    return Shaped(content)
+    """``content`` shaped as format ``fmt`` shows it (the formats do the work)."""
+    r = Response()
+    r._content = [content]
+    return get_format(fmt).shape(r)
 
 
 def thinking_summary(r: Response, *, now: float | None = None) -> str:
@@ -177,12 +153,22 @@ def payload(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) 
         "footer": footer_parts(r),
         "notes": [{"kind": kind, "text": text} for kind, text in said],
     }
-    if fmt in ("json", "code"):
+    if fmt in ("json", "code", "schema"):
         doc["answer"] = {"text": shaped.text, "language": shaped.language or None}
         if shaped.has_data:
             doc["data"] = shaped.data
         if shaped.data_error:
             doc["data_error"] = shaped.data_error
+    if fmt == "schema":
+        schema = r.schema
+        doc["structured"] = {
+            "schema": schema.name if schema is not None else None,
+            "valid": shaped.has_data,
+            "validation_errors": shaped.validation_errors,
+            "repairs": shaped.repairs,
+            "table": shaped.table,
+            "shape": shaped.table_shape or None,
+        }
     return doc
 
 
@@ -190,7 +176,7 @@ def html_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]
     parts = [
         *(_html.round_html(x, thinking_summary(x)) for x in earlier_rounds(r)),
         _html.thinking(r.reasoning, thinking_summary(r), live=False),
-        _html.answer(shaped.text, fmt, shaped.language),
+        _html.structured(shaped) if fmt == "schema" else _html.answer(shaped.text, fmt, shaped.language),
         _html.tool_cards(r.tool_calls, live=False),
         *(_html.note(kind, text) for kind, text in said),
         _html.footer(" · ".join(footer_parts(r))),
@@ -236,7 +222,9 @@ def markdown_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, s
             blocks.append(neutralise_markdown(earlier.content))
         blocks += _md_calls(earlier.tool_calls)
     blocks += _md_thinking(r)
-    if shaped.text:
+    if fmt == "schema":
+        blocks += _md_structured(shaped)
+    elif shaped.text:
         if fmt == "markdown":
             blocks.append(neutralise_markdown(shaped.text))
         else:
@@ -247,6 +235,20 @@ def markdown_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, s
         blocks.append(f"{'**' + label + '** ' if label else ''}*{md_escape(text)}*")
     blocks.append(f"<sub>{md_escape(' · '.join(footer_parts(r)))}</sub>")
     return "\n\n".join(blocks) + "\n"
+
+
+def _md_structured(shaped: Shaped) -> list[str]:
+    blocks = []
+    if shaped.table_html:
+        blocks.append(shaped.table_html)  # sanitised: Markdown renderers show HTML tables
+        if shaped.table_shape:
+            blocks.append(f"*{md_escape(shaped.table_shape)}*")
+    elif shaped.text:
+        blocks.append(fence(shaped.text, "json"))
+    if shaped.validation_errors:
+        blocks.append("**Not valid against the schema:**")
+        blocks.append(fence("\n".join(shaped.validation_errors)))
+    return blocks
 
 
 def _plain_call(c: ToolCall) -> str:
@@ -263,8 +265,22 @@ def plain_text(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]
     lines += [f"[{text}]" for _, text in said]
     lines.append(" · ".join(footer_parts(r)))
     head = shaped.text.rstrip("\n")
+    if fmt == "schema":
+        head = _plain_structured(r, shaped)
     before = "\n".join(earlier) + "\n\n" if earlier else ""
     return before + (head + "\n\n" if head else "") + "\n".join(lines)
+
+
+def _plain_structured(r: Response, shaped: Shaped) -> str:
+    if shaped.has_data:
+        try:
+            frame = r.to_dataframe()
+        except Exception:
+            return shaped.text
+        out = str(frame.head(TABLE_ROWS).to_string(index=False))
+        return out + (f"\n[{shaped.table_shape}]" if shaped.table_shape else "")
+    errors = "\n".join(f"  {e}" for e in shaped.validation_errors)
+    return f"{shaped.text.rstrip()}\n\nNot valid against the schema:\n{errors}"
 
 
 def mimebundle(response: Response, *, format: str = "markdown", banners: bool = True) -> dict[str, Any]:
@@ -272,8 +288,9 @@ def mimebundle(response: Response, *, format: str = "markdown", banners: bool = 
 
     ``banners=False`` when the caller raises the stop or the error right after (see :func:`notes`).
     """
-    fmt = check_format(format)
-    shaped = shape(response.content, fmt)  # once: for json it parses and re-prints the whole answer
+    form = get_format(format, response)  # a response with a schema is shown as its table
+    fmt = form.name
+    shaped = form.shape(response)  # once: JSON is parsed once, and Response.data reuses it
     said = notes(response, banners=banners)
     return {
         MIME: payload(response, fmt, shaped, said),

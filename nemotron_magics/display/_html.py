@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from .._response import Response, ToolCall
 from ._markdown import escape_text, render_markdown
@@ -58,6 +59,31 @@ def answer(text: str, fmt: str, lang: str = "") -> str:
     if fmt == "markdown":
         return f'<div class="nm-answer">{render_markdown(text)}</div>'
     return f'<div class="nm-answer">{pre(text, "nm-" + fmt, lang)}</div>'
+
+
+def structured(shaped: Any) -> str:
+    """A validated answer as its table (and the JSON tree), or the raw text with what is wrong."""
+    parts = []
+    if shaped.table_html:
+        parts.append(f'<div class="nm-table-wrap" style="overflow-x:auto">{shaped.table_html}</div>')
+        if shaped.table_shape:
+            parts.append(f'<div class="nm-shape">{escape_text(shaped.table_shape)}</div>')
+        if shaped.text and isinstance(shaped.data, dict) and shaped.table_shape.startswith("1 row "):
+            # one object: the one-row frame, and the object itself as a collapsible JSON tree
+            parts.append(
+                f"<details><summary>JSON</summary>{pre(shaped.text, 'nm-json', 'json')}</details>"
+            )
+    elif shaped.text:
+        parts.append(pre(shaped.text, "nm-json", "json"))
+    if shaped.validation_errors:
+        items = "".join(f"<li>{escape_text(e)}</li>" for e in shaped.validation_errors)
+        parts.append(
+            '<div class="nm-note nm-note-error"><strong>Not valid against the schema:</strong>'
+            f"<ul>{items}</ul></div>"
+        )
+    for repair in shaped.repairs:
+        parts.append(f'<div class="nm-note nm-note-info">Repaired: {escape_text(repair)}</div>')
+    return f'<div class="nm-answer nm-structured">{"".join(parts)}</div>'
 
 
 def _tail(text: str, limit: int) -> tuple[str, int]:

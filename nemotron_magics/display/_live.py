@@ -11,6 +11,10 @@ each with its own display id, and only the growing end is re-sent:
     segment…  finished Markdown, rendered once; the last one grows a few times, then is sealed
     tail      finished-but-unsettled blocks + the open block + tool-call cards (≤ max_rate Hz)
 
+A structured answer (a schema) streams as a table instead: the JSON is parsed partially, and
+each row complete so far becomes one ``<tr>`` piece that flows through the same tail and
+segments, so only new rows travel (each segment is its own ``<table>``).
+
 Finished blocks (see :mod:`._segments`) gather in the tail until there are ``settle_chars``
 of them; then they move into the current segment (one re-send of that segment) or, when it
 is full, the tail display itself becomes the next segment and a new tail is appended below
@@ -33,9 +37,12 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from .._events import Retrying, ToolProgress
+from .._formats import get_format
 from .._response import Response
+from .._schema import complete_rows
 from . import _html
 from ._bundle import mimebundle, thinking_summary
+from ._markdown import escape_text
 from ._segments import Splitter
 from ._summary import footer_parts
 
@@ -118,7 +125,8 @@ class LiveDisplay:
     def _begin(self, response: Response) -> None:
         """The state one round's rendering needs (a tool loop starts it again per round)."""
         self.response = response
-        self.splitter = Splitter(markdown=self.format == "markdown", max_open=MAX_OPEN)
+        form = get_format(self.format, response)  # how this format renders live
+        self.splitter = Splitter(markdown=form.markdown, max_open=MAX_OPEN)
         self.head: str | None = None
         self._head_html = ""
         self._head_at = 0.0
@@ -136,6 +144,10 @@ class LiveDisplay:
         self._pending_chars = 0
         self._consumed = 0
         self._tools: tuple[tuple[int, str, int, str], ...] = ()
+        #: A structured answer streams as table rows: how many are shown, under which columns.
+        self.table = form.name == "schema"
+        self._rows = 0
+        self._columns: list[str] | None = None
 
     # -- the loop ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -172,7 +184,9 @@ class LiveDisplay:
         if raw_call >= 0:
             content = content[:raw_call]
         changed = False
-        if len(content) > self._consumed:  # (shorter only after finish() corrected it: the bundle shows that)
+        if self.table:
+            changed = self._feed_rows(content)
+        elif len(content) > self._consumed:  # (shorter only after finish() corrected it: see the bundle)
             self.splitter.feed(content[self._consumed :])
             self._consumed = len(content)
             changed = True
@@ -190,6 +204,35 @@ class LiveDisplay:
         elif changed:
             self._send_tail()
         return self.channel.sent - before
+
+    # -- table rows ----------------------------------------------------------------------------
+    def _feed_rows(self, content: str) -> bool:
+        """New complete rows of a streaming JSON answer become ``<tr>`` pieces in the tail."""
+        if len(content) <= self._consumed:
+            return False
+        self._consumed = len(content)
+        rows, _ = complete_rows(content)
+        new = rows[self._rows :]
+        if not new:
+            return not self._rows  # before the first row the tail shows the JSON itself
+        if self._columns is None:
+            self._columns = list(_flat(new[0]) if isinstance(new[0], dict) else {"value": new[0]})
+            header = "".join(f"<th>{escape_text(c)}</th>" for c in self._columns)
+            self._pending.append(f"<thead><tr>{header}</tr></thead>")
+        for row in new:
+            flat = _flat(row) if isinstance(row, dict) else {"value": row}
+            cells = "".join(f"<td>{escape_text(_cell(flat.get(c)))}</td>" for c in self._columns)
+            piece = f"<tr>{cells}</tr>"
+            self._pending.append(piece)
+            self._pending_chars += len(piece)
+        self._rows = len(rows)
+        return True
+
+    def _framed(self, html: str) -> str:
+        """Rows as a table of their own (each segment and the tail is one)."""
+        if not self.table or not html:
+            return html
+        return f'<table class="nm-table nm-live-table">{html}</table>'
 
     # -- head ----------------------------------------------------------------------------------
     def _render_head(self, now: float) -> str:
@@ -243,22 +286,29 @@ class LiveDisplay:
         elif self.segments and not full:
             self._segment_html += html
             self._segment_chars += chars
-            self.channel.update(self.segments[-1], _html_data(self._segment_html))
+            self.channel.update(self.segments[-1], _html_data(self._framed(self._segment_html)))
         else:
             # Seal the current segment as it is; the tail display, just above where the new
             # tail will go, becomes the next segment.
             if self.tail is not None:
-                self.channel.update(self.tail, _html_data(html))
+                self.channel.update(self.tail, _html_data(self._framed(html)))
                 self.segments.append(self.tail)
                 self.tail, self._tail_html = None, ""
             else:
-                self.segments.append(self.channel.new(_html_data(html)))
+                self.segments.append(self.channel.new(_html_data(self._framed(html))))
             self._segment_html, self._segment_chars = html, chars
         self._frozen_chars += chars
         self._send_tail()
 
     def _send_tail(self) -> None:
-        parts = [*self._pending, _html.segment(self.splitter.open_text, self.format)]
+        if self.table:
+            parts = [self._framed("".join(self._pending))]
+            if self._rows:
+                parts.append(_html.status(f"{self._rows:,} rows so far…"))
+            elif self.response.content:  # one object, or before the first row: the JSON as it comes
+                parts.append(_html.segment(self.response.content[-MAX_OPEN:], "json"))
+        else:
+            parts = [*self._pending, _html.segment(self.splitter.open_text, self.format)]
         if self._unshown:
             parts.insert(
                 0, _html.status(f"… {self._unshown:,} more characters, shown when the answer is complete")
@@ -304,6 +354,25 @@ class LiveDisplay:
         for display_id in [*others, *self.segments, *([self.tail] if self.tail else [])]:
             self.channel.update(display_id, {})
         self.segments, self.tail, self._spent = [], None, []
+
+
+def _flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested objects as dotted columns (as pandas' json_normalize names them)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)
 
 
 __all__ = ["Channel", "LiveDisplay", "Sink"]

@@ -46,6 +46,7 @@ OPTIONS: dict[str, type] = {
     "dialect": str,
     "parallel": int,
     "cut": int,
+    "rows": int,
 }
 
 # alias -> (scenario it plays, default options); explicit options win over these defaults.
@@ -70,7 +71,7 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "slow": ("long", {"chars": 4000, "rchars": 400, "rate": 2000.0}),
     "trickle": ("nvidia", {"split": 1, "delay": 1.0}),
 }
-GENERATORS = ("big", "long", "giant")
+GENERATORS = ("big", "long", "giant", "table")
 #: Multi-round tool scenarios (``tools.py``): the server checks the history before each round.
 TOOL_SCENARIOS = tuple(SCENARIOS)
 

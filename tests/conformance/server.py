@@ -68,7 +68,9 @@ Options (all scenarios)
 
 Generators: ``big`` (``n`` content chunks, ``r`` reasoning chunks first; pre-rendered, sent in 1 MiB
 writes); ``long`` (``chars`` of Markdown answer, ``rchars`` of reasoning, ``chunk`` chars per delta,
-``rate`` chars per second, 0 = unpaced).  ``slow`` is ``long`` with a small paced default.
+``rate`` chars per second, 0 = unpaced); ``table`` (a structured answer: ``rows`` rows of
+``{"items": [...]}`` JSON in ``chunk``-char deltas, paced by ``rate``).  ``slow`` is ``long``
+with a small paced default.
 ``giant``: a role chunk, ``Hello``, then one ``data:`` line of ``mb`` MiB that never ends (a bounded
 client fails early; the server writes it lazily). ``trickle`` plays ``nvidia`` one byte a second
 (``split=1,delay=1``).
@@ -121,6 +123,7 @@ from .streams import (
     fold_stream,
     long_events,
     split_events,
+    table_events,
     transcript_names,
     transcript_path,
 )
@@ -661,6 +664,9 @@ class ConformanceServer:
         elif base == "big":
             body = big_body(int(opts.get("n", 200_000)), int(opts.get("r", 0)))
             events, weights, ctype = [body], [0], SSE_TYPE
+        elif base == "table":
+            pairs = table_events(int(opts.get("rows", 2000)), max(1, int(opts.get("chunk", 4))))
+            events, weights, ctype = [e for e, _ in pairs], [w for _, w in pairs], SSE_TYPE
         elif base == "long":
             pairs = long_events(
                 int(opts.get("chars", 100_000)),

@@ -298,3 +298,32 @@ def long_events(chars: int, rchars: int, chunk: int) -> tuple[tuple[bytes, int],
     out.append((_usage(cid, DEFAULT_MODEL, 50, (chars + rchars) // 4, rchars // 4), 0))
     out.append((DONE, 0))
     return tuple(out)
+
+
+def table_rows(rows: int) -> list[dict[str, Any]]:
+    """``rows`` records for the ``table`` scenario (a City-like schema: str, int, float, bool, enum)."""
+    return [
+        {
+            "city": f"City {i} {_sentence(i).split()[0]}",
+            "population": 1000 + i * 37,
+            "area_km2": round(10 + i * 0.25, 2),
+            "capital": i % 7 == 0,
+            "continent": ("Europe", "Asia")[i % 2],
+        }
+        for i in range(rows)
+    ]
+
+
+@functools.lru_cache(maxsize=4)
+def table_events(rows: int, chunk: int) -> tuple[tuple[bytes, int], ...]:
+    """The ``table`` stream: ``{"items": [...]}`` of :func:`table_rows`, in ``chunk``-char deltas."""
+    cid = "chatcmpl-table00000000000000"
+    answer = json.dumps({"items": table_rows(rows)}, ensure_ascii=False)
+    out = [(_chunk(cid, DEFAULT_MODEL, {"role": "assistant", "content": ""}), 0)]
+    for i in range(0, len(answer), chunk):
+        piece = answer[i : i + chunk]
+        out.append((_chunk(cid, DEFAULT_MODEL, {"content": piece}), len(piece)))
+    out.append((_chunk(cid, DEFAULT_MODEL, {}, "stop"), 0))
+    out.append((_usage(cid, DEFAULT_MODEL, 50, len(answer) // 4, 0), 0))
+    out.append((DONE, 0))
+    return tuple(out)
