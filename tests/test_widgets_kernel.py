@@ -158,12 +158,13 @@ CHAT_IDS = (
 
 def _ask(f: Frontend, ids: dict[str, str], text: str, *, click: bool = False) -> None:
     """Type and press Enter (the input's submit message), or type and click Send."""
+    f.history.pop((ids["input"], "disabled"), None)  # this question's disabling, not an earlier one's
     f.set(ids["input"], value=text)
     if click:
         f.click(ids["send_button"])
     else:
         f.custom(ids["input"], {"event": "submit", "text": text})
-    f.until(lambda: f.state(ids["input"]).get("disabled") is True, what="the input disabled while it streams")
+    f.until(lambda: f.ever(ids["input"], "disabled", True), what="the input disabled while it streams")
 
 
 def _answered(f: Frontend, ids: dict[str, str], timeout: float = 30) -> float:

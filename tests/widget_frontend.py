@@ -39,6 +39,9 @@ class Frontend:
         self.closed: set[str] = set()
         self.traffic = Traffic()
         self.outputs: list[Message] = []  # every non-widget iopub message, any parent
+        #: Every value each (model, key) took, in order: a state that came and went within one
+        #: read (a quick answer disables and re-enables the input) is still seen.
+        self.history: dict[tuple[str, str], list[Any]] = {}
 
     # -- reading -----------------------------------------------------------------------------------
     def _take(self, msg: Message) -> None:
@@ -54,7 +57,10 @@ class Frontend:
             data = content["data"]
             if data.get("method") in ("update", "echo_update"):
                 self.traffic.updates += 1
-                self.models.setdefault(content["comm_id"], {}).update(data.get("state", {}))
+                state = data.get("state", {})
+                self.models.setdefault(content["comm_id"], {}).update(state)
+                for key, value in state.items():
+                    self.history.setdefault((content["comm_id"], key), []).append(value)
         elif kind == "comm_close":
             self.traffic.closes += 1
             self.closed.add(content["comm_id"])
@@ -117,6 +123,10 @@ class Frontend:
 
     def state(self, model_id: str) -> dict[str, Any]:
         return self.models[model_id]
+
+    def ever(self, model_id: str, key: str, value: Any) -> bool:
+        """Whether the model's ``key`` was ``value`` at some point (not only now)."""
+        return value in self.history.get((model_id, key), [])
 
     # -- acting ------------------------------------------------------------------------------------
     def _send(self, model_id: str, data: dict[str, Any]) -> None:
