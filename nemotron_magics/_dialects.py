@@ -142,11 +142,18 @@ class Dialect:
         return headers
 
     # -- the history -----------------------------------------------------------------------
+    #: The Response attribute this family wants back on assistant turns to keep its reasoning chain
+    #: (OpenRouter's ``reasoning_details``, vLLM's ``reasoning``); None: nothing.
+    reasoning_back: str | None = None
+
     def assistant_message(self, response: Response) -> dict[str, Any]:
         """An answer as the assistant turn this family wants to see again."""
         message: dict[str, Any] = {"role": "assistant", "content": response.content}
         if response.tool_calls:
             message["tool_calls"] = [c.to_openai() for c in response.tool_calls]
+        field = self.reasoning_back
+        if field and getattr(response, field):
+            message[field] = getattr(response, field)
         return message
 
     def tool_message(self, call_id: str, name: str, content: str) -> dict[str, Any]:
@@ -186,15 +193,11 @@ class OpenRouterDialect(Dialect):
             out["max_tokens"] = budget
         body["reasoning"] = out
 
+    reasoning_back = "reasoning_details"
+
     def headers(self, api_key: str | None) -> dict[str, str]:
         # OpenRouter's app attribution; harmless elsewhere, so only sent there.
         return {**super().headers(api_key), "X-Title": "nemotron-magics"}
-
-    def assistant_message(self, response: Response) -> dict[str, Any]:
-        message = super().assistant_message(response)
-        if response.reasoning_details:
-            message["reasoning_details"] = response.reasoning_details
-        return message
 
 
 class LocalDialect(Dialect):
@@ -202,12 +205,7 @@ class LocalDialect(Dialect):
 
     name = "local"
     implicit_think = True
-
-    def assistant_message(self, response: Response) -> dict[str, Any]:
-        message = super().assistant_message(response)
-        if response.reasoning:
-            message["reasoning"] = response.reasoning
-        return message
+    reasoning_back = "reasoning"
 
 
 class CloudflareNativeDialect(Dialect):

@@ -9,7 +9,6 @@ from typing import Any
 from . import session as _session
 from ._config import settings
 from ._secrets import redact, safe_url
-from .display._html import NO_MATH
 
 
 class Table:
@@ -24,6 +23,8 @@ class Table:
 
     def _repr_html_(self) -> str:
         import html
+
+        from .display._html import NO_MATH  # the display package loads with the first table, not %load_ext
 
         head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in self.columns)
         body = "".join(

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from nemotron_magics._embedded import ENV_URL, Engine, ensure_engine, stop_engine
+from nemotron_magics._process import pid_alive
 
 pytestmark = pytest.mark.embedded
 
@@ -34,21 +35,6 @@ def engine() -> Iterator[Engine]:
         stop_engine()
         if saved is not None:
             os.environ[ENV_URL] = saved
-
-
-def _pid_alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone: it no longer serves anything)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
 
 
 def _run_child(code: str, env: dict[str, str]) -> dict[str, object]:
@@ -145,9 +131,9 @@ def test_engine_dies_with_the_process_that_started_it(engine: Engine) -> None:
         assert isinstance(pid, int)
         assert pid != engine.pid
         deadline = time.monotonic() + 10
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _pid_alive(pid), f"llama server {pid} outlived its parent ({how})"
+        assert not pid_alive(pid), f"llama server {pid} outlived its parent ({how})"
         if how == "exit":
             assert not os.path.exists(seen["log"]), "a clean exit leaves no server log behind"
         else:
@@ -216,7 +202,7 @@ def test_concurrent_first_calls_start_one_engine_despite_a_taken_port() -> None:
     assert seen["pids"] == [seen["spawned"][-1]]
     assert f":{seen['taken']}/" not in str(seen["url"])
     for pid in seen["spawned"]:
-        assert not _pid_alive(int(pid))
+        assert not pid_alive(int(pid))
 
 
 def test_start_timeout_fails_in_one_line_and_leaves_nothing() -> None:
@@ -251,4 +237,4 @@ def test_start_timeout_fails_in_one_line_and_leaves_nothing() -> None:
     assert os.path.exists(named[1]), "a failed start keeps the log its error names"
     os.remove(named[1])
     for pid in seen["spawned"]:  # type: ignore[union-attr]
-        assert not _pid_alive(int(pid))
+        assert not pid_alive(int(pid))

@@ -14,14 +14,7 @@ MIME = "application/vnd.nemotron.response+json"
 
 SETUP = """\
 %load_ext nemotron_magics
-from typing import Literal
-from pydantic import BaseModel
-class City(BaseModel):
-    city: str
-    population: int
-    area_km2: float
-    capital: bool
-    continent: Literal["Europe", "Asia"]
+from tests.city_schema import City
 """
 
 

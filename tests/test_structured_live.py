@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
-from pydantic import BaseModel
 
 import nemotron_magics as nm
 from nemotron_magics.display import MIME, show_stream
+from tests.city_schema import City
 from tests.conformance.server import ConformanceServer
 from tests.conformance.streams import table_rows
 from tests.test_display_live import busiest_second, saved
-
-
-class City(BaseModel):
-    city: str
-    population: int
-    area_km2: float
-    capital: bool
-    continent: Literal["Europe", "Asia"]
 
 
 @pytest.fixture(scope="module", autouse=True)

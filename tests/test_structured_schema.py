@@ -22,18 +22,11 @@ from nemotron_magics._errors import StructuredOutputError as ErrorsOne
 from nemotron_magics._formats import FORMATS, REGISTRY, get_format
 from nemotron_magics._schema import Schema, complete_rows
 from nemotron_magics.display import MIME, mimebundle, schema
+from tests.city_schema import City
 from tests.conformance.server import ConformanceServer
 from tests.conformance.streams import expected
 
 VALIDATOR = jsonschema.Draft202012Validator(schema())
-
-
-class City(BaseModel):
-    city: str
-    population: int
-    area_km2: float
-    capital: bool
-    continent: Literal["Europe", "Asia"]
 
 
 @dataclasses.dataclass
