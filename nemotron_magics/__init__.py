@@ -124,6 +124,11 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension lies (the wheel installs it there too)."""
+    return [{"src": "labextension", "dest": "nemotron-magics"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nemotron_magics``: register ``%%nemotron`` and ``%nemotron``."""
     from .magics import load_ipython_extension as load

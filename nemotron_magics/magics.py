@@ -394,6 +394,9 @@ def load_ipython_extension(ip: Any) -> None:
     magics = NemotronMagics(ip, configurable)
     ip.register_magics(magics)
     _LOADED[id(ip)] = (magics, configurable)
+    from ._frontend import frontends
+
+    frontends.announce(ip)  # a page with our JupyterLab extension then gets appends, not HTML
 
 
 def unload_ipython_extension(ip: Any) -> None:
@@ -403,7 +406,9 @@ def unload_ipython_extension(ip: Any) -> None:
         return
     magics, configurable = loaded
     from ._config import settings
+    from ._frontend import frontends
 
+    frontends.forget()
     settings.unobserve(configurable._follow)
     if configurable in ip.configurables:
         ip.configurables.remove(configurable)

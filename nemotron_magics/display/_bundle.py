@@ -92,7 +92,7 @@ def notes(r: Response, *, banners: bool = True) -> list[tuple[str, str]]:
     return out
 
 
-def _tool_call(call: ToolCall, done: bool) -> dict[str, Any]:
+def tool_call_payload(call: ToolCall, done: bool) -> dict[str, Any]:
     arguments = call.arguments
     if arguments is None and not done:
         partial = call.partial_arguments()
@@ -110,12 +110,13 @@ def _tool_call(call: ToolCall, done: bool) -> dict[str, Any]:
     }
 
 
-def _round(r: Response) -> dict[str, Any]:
+def round_payload(r: Response) -> dict[str, Any]:
     """An earlier round of a tool loop, for the renderer: what it thought, said and called."""
     return {
         "reasoning": r.reasoning,
+        "thinking": thinking_summary(r),
         "content": r.content,
-        "tool_calls": [_tool_call(c, r.done) for c in r.tool_calls],
+        "tool_calls": [tool_call_payload(c, r.done) for c in r.tool_calls],
         "usage": dataclasses.asdict(r.usage) if r.usage is not None else None,
     }
 
@@ -135,9 +136,11 @@ def payload(r: Response, fmt: str, shaped: Shaped, said: list[tuple[str, str]]) 
         "model": r.model,
         "content": r.content,
         "reasoning": r.reasoning,
-        "tool_calls": [_tool_call(c, r.done) for c in r.tool_calls],
+        # The thinking panel's summary line ("Thought for 3.2 s · 812 reasoning tokens").
+        "thinking": thinking_summary(r),
+        "tool_calls": [tool_call_payload(c, r.done) for c in r.tool_calls],
         "usage": dataclasses.asdict(r.total_usage) if r.total_usage is not None else None,
-        "rounds": [_round(x) for x in earlier_rounds(r)],
+        "rounds": [round_payload(x) for x in earlier_rounds(r)],
         "timings": {
             "sent_at": t.sent_at,
             "first_byte": t.first_byte,
@@ -314,6 +317,8 @@ __all__ = [
     "notes",
     "payload",
     "plain_text",
+    "round_payload",
     "shape",
     "thinking_summary",
+    "tool_call_payload",
 ]

@@ -177,12 +177,7 @@ class LiveDisplay:
         before = self.channel.sent
         self._tick_head(now)
         r = self.response
-        content = r.content
-        # Raw <tool_call> text from a server without a tool parser becomes tool calls at the end:
-        # it is not shown as answer text meanwhile.
-        raw_call = content.find("<tool_call>", max(0, self._consumed - 10))
-        if raw_call >= 0:
-            content = content[:raw_call]
+        content = shown_content(r.content, self._consumed)
         changed = False
         if self.table:
             changed = self._feed_rows(content)
@@ -216,12 +211,11 @@ class LiveDisplay:
         if not new:
             return not self._rows  # before the first row the tail shows the JSON itself
         if self._columns is None:
-            self._columns = list(_flat(new[0]) if isinstance(new[0], dict) else {"value": new[0]})
+            self._columns = row_columns(new[0])
             header = "".join(f"<th>{escape_text(c)}</th>" for c in self._columns)
             self._pending.append(f"<thead><tr>{header}</tr></thead>")
         for row in new:
-            flat = _flat(row) if isinstance(row, dict) else {"value": row}
-            cells = "".join(f"<td>{escape_text(_cell(flat.get(c)))}</td>" for c in self._columns)
+            cells = "".join(f"<td>{escape_text(c)}</td>" for c in row_cells(row, self._columns))
             piece = f"<tr>{cells}</tr>"
             self._pending.append(piece)
             self._pending_chars += len(piece)
@@ -237,16 +231,7 @@ class LiveDisplay:
     # -- head ----------------------------------------------------------------------------------
     def _render_head(self, now: float) -> str:
         r = self.response
-        status = " · ".join(footer_parts(r))
-        retry = r.retrying
-        if retry is not None and r.timings.first_byte is None:
-            status += (
-                f" · {retry.reason}: retrying in {retry.delay:.1f} s (attempt {retry.attempt} of {retry.of})"
-            )
-        elif r.timings.first_token is None:
-            status += " · waiting for the first token…"
-        else:
-            status += " · streaming…"
+        status = live_status(r)
         thinking = ""
         if r.reasoning:
             if self._answering:
@@ -356,6 +341,40 @@ class LiveDisplay:
         self.segments, self.tail, self._spent = [], None, []
 
 
+def live_status(r: Response) -> str:
+    """The status line while a response streams: where it is, and a back-off if one is on."""
+    status = " · ".join(footer_parts(r))
+    retry = r.retrying
+    if retry is not None and r.timings.first_byte is None:
+        return status + (
+            f" · {retry.reason}: retrying in {retry.delay:.1f} s (attempt {retry.attempt} of {retry.of})"
+        )
+    if r.timings.first_token is None:
+        return status + " · waiting for the first token…"
+    return status + " · streaming…"
+
+
+def shown_content(content: str, consumed: int) -> str:
+    """The answer text to show so far (``consumed`` characters of it were shown already).
+
+    Raw ``<tool_call>`` text from a server without a tool parser becomes tool calls at the
+    end: it is not shown as answer text meanwhile.
+    """
+    raw_call = content.find("<tool_call>", max(0, consumed - 10))
+    return content[:raw_call] if raw_call >= 0 else content
+
+
+def row_columns(first: Any) -> list[str]:
+    """The live table's columns, from its first row (nested objects as dotted names)."""
+    return list(_flat(first) if isinstance(first, dict) else {"value": first})
+
+
+def row_cells(row: Any, columns: list[str]) -> list[str]:
+    """One row of a streaming table as the text of its cells, under ``columns``."""
+    flat = _flat(row) if isinstance(row, dict) else {"value": row}
+    return [_cell(flat.get(c)) for c in columns]
+
+
 def _flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested objects as dotted columns (as pandas' json_normalize names them)."""
     out: dict[str, Any] = {}
@@ -375,4 +394,4 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["Channel", "LiveDisplay", "Sink"]
+__all__ = ["Channel", "LiveDisplay", "Sink", "live_status", "row_cells", "row_columns", "shown_content"]

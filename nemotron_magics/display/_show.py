@@ -54,9 +54,15 @@ def show_stream(
     if not rich:
         return _print_stream(stream)
 
+    from .._frontend import frontends
     from ._live import LiveDisplay
 
-    live = LiveDisplay(stream.response, format=format, max_rate=max_rate)
+    if frontends.attached():  # the page renders our MIME type itself: send it appends
+        from ._lab_live import LabLiveDisplay
+
+        live: LiveDisplay = LabLiveDisplay(stream.response, format=format, max_rate=max_rate)
+    else:
+        live = LiveDisplay(stream.response, format=format, max_rate=max_rate)
     try:
         live.start()
         live.consume(stream)

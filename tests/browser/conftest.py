@@ -134,18 +134,30 @@ def _lab_env(conformance: ConformanceServer, home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="package")
-def lab(conformance: ConformanceServer) -> Iterator[Lab]:
-    """``jupyter lab`` on a free loopback port with a token; stopped (kernels and all) at the end."""
+def start_lab(conformance: ConformanceServer, *, extension: bool, app: str = "jupyterlab") -> Iterator[Lab]:
+    """``jupyter lab`` (or ``app="notebook"``: Notebook 7) on a free loopback port with a token.
+
+    ``extension=False`` disables our JupyterLab extension, as ``jupyter labextension disable``
+    would: the Lab then shows the kernel's HTML fallback, as VS Code and Colab do. Stopped,
+    kernels and all, when the generator closes.
+    """
     home = Path(tempfile.mkdtemp(prefix="nemotron-lab-"))
     root = home / "root"
     root.mkdir()
+    env = _lab_env(conformance, home)
+    if not extension:
+        labconfig = home / "config" / "labconfig"
+        labconfig.mkdir(parents=True, exist_ok=True)
+        (labconfig / "page_config.json").write_text(
+            json.dumps({"disabledExtensions": {"nemotron-magics": True}}), encoding="utf-8"
+        )
     port, token = _free_port(), secrets.token_hex(16)
-    log = artifacts_dir() / "jupyter-lab.log"
+    log = artifacts_dir() / f"{app}{'' if extension else '-no-extension'}.log"
+    server_app = "LabApp" if app == "jupyterlab" else "JupyterNotebookApp"
     cmd = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        app,
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
@@ -153,17 +165,17 @@ def lab(conformance: ConformanceServer) -> Iterator[Lab]:
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         "--ServerApp.terminals_enabled=False",
-        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to drive commands and read state
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        f"--{server_app}.expose_app_in_browser=True",  # window.jupyterapp, to drive commands and read state
     ]
+    if app == "jupyterlab":
+        cmd += ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     with log.open("wb") as out:
         proc = subprocess.Popen(
             cmd,
             cwd=root,
-            env=_lab_env(conformance, home),
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -174,7 +186,7 @@ def lab(conformance: ConformanceServer) -> Iterator[Lab]:
         while True:
             if proc.poll() is not None:
                 pytest.fail(
-                    f"jupyter lab exited ({proc.returncode}) before answering:\n{server.log_tail()}",
+                    f"{app} exited ({proc.returncode}) before answering:\n{server.log_tail()}",
                     pytrace=False,
                 )
             try:
@@ -183,7 +195,7 @@ def lab(conformance: ConformanceServer) -> Iterator[Lab]:
             except (OSError, urllib.error.URLError):
                 if time.monotonic() > deadline:
                     pytest.fail(
-                        f"jupyter lab did not answer within {LAB_START_TIMEOUT:.0f}s:\n{server.log_tail()}",
+                        f"{app} did not answer within {LAB_START_TIMEOUT:.0f}s:\n{server.log_tail()}",
                         pytrace=False,
                     )
                 time.sleep(0.2)
@@ -198,6 +210,15 @@ def lab(conformance: ConformanceServer) -> Iterator[Lab]:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def lab(conformance: ConformanceServer) -> Iterator[Lab]:
+    """JupyterLab without our extension: these tests check the fallbacks other frontends show.
+
+    ``tests/browser/extension/`` overrides this with the extension enabled.
+    """
+    yield from start_lab(conformance, extension=False)
 
 
 # --------------------------------------------------------------------------- Chromium
