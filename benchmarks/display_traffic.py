@@ -11,12 +11,17 @@ re-displayed at the same ``max_rate``) as the baseline.
 Bar (issue #3): ≤ 25 bytes per byte for a 100 kB answer at 2,000 chars/s; the naive way
 costs over a thousand.
 
+With our JupyterLab extension (issue #10): the same cells once more after the benchmark plays
+the extension's side of the ``nemotron.live`` comm (it opens one with ``{"renderer": 1}``, as a
+page does). The kernel then sends one output and appends as ``comm_msg``; those count too.
+Same bars.
+
 The table case (issue #8): a structured answer of ``--table-rows`` rows (2,000) streams as
 ``{"items": [...]}`` JSON with ``schema=list[City]``; the live display shows the table growing
 row by row. Same bar: ≤ 25 bytes per byte and ≤ 20 updates a second.
 
     python benchmarks/display_traffic.py [--chars 100000] [--rate 2000] [--chunk 4] [--no-naive]
-                                         [--table-rows 2000] [--no-text]
+                                         [--table-rows 2000] [--no-text] [--no-lab]
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import json
 import sys
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -37,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the conformance 
 from tests.conformance.server import ConformanceServer
 from tests.conformance.streams import table_rows
 
-DISPLAY_TYPES = ("display_data", "update_display_data", "clear_output")
+DISPLAY_TYPES = ("display_data", "update_display_data", "clear_output", "comm_msg")
 MIME = "application/vnd.nemotron.response+json"
 
 SETUP = """
@@ -64,6 +70,7 @@ TABLE = (
     "assert _t.to_dataframe().shape == ({rows}, 5), _t.validation_errors"
 )
 
+ATTACHED = "from nemotron_magics._frontend import frontends\nassert frontends.attached()"
 LIVE = "_r = show_stream(client.stream('Write a long answer.'), max_rate={max_rate})"
 
 # The obvious implementation: keep re-displaying the Response (its whole bundle), throttled the same.
@@ -149,7 +156,9 @@ def report(name: str, tap: IOPubTap, cell: str, chars: int, seconds: float) -> f
     streaming = tap.times[cell][:at]
     print(
         f"  {name:<14}{sum(counts.values()):>6,} messages ({counts['display_data']} new, "
-        f"{counts['update_display_data']:,} updates, {counts['clear_output']} clears), {total:>12,} bytes "
+        f"{counts['update_display_data']:,} updates, {counts['clear_output']} clears"
+        + (f", {counts['comm_msg']:,} comm appends" if counts["comm_msg"] else "")
+        + f"), {total:>12,} bytes "
         f"in {seconds:5.1f} s; busiest second while streaming: {max_per_second(streaming)} messages"
         f"  ->  {total / chars:,.1f} bytes per byte of answer"
     )
@@ -180,6 +189,7 @@ def main() -> int:
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
     parser.add_argument("--table-rows", type=int, default=2000, help="rows of the table case (0: skip it)")
     parser.add_argument("--no-text", action="store_true", help="only the table case")
+    parser.add_argument("--no-lab", action="store_true", help="skip the cells with the extension's comm")
     args = parser.parse_args()
     table_chars = len(json.dumps({"items": table_rows(args.table_rows)}, ensure_ascii=False))
 
@@ -247,6 +257,29 @@ def main() -> int:
                         f"not {args.max_rate:g}: "
                         "rendering the whole growing answer takes longer than 1/max_rate)"
                     )
+            lab: dict[str, tuple[float, int, float, bool]] = {}
+            if not args.no_lab:
+                # The extension's side of the handshake: a page that opens its own comm.
+                run_cell(km, kc, "%load_ext nemotron_magics", 60)
+                hello = {"comm_id": uuid.uuid4().hex, "target_name": "nemotron.live", "data": {"renderer": 1}}
+                kc.shell_channel.send(kc.session.msg("comm_open", hello))
+                run_cell(km, kc, ATTACHED, 60)
+                print("with the JupyterLab extension (appends over the nemotron.live comm):")
+                cases = []
+                if not args.no_text:
+                    cases.append(("live display", LIVE.format(max_rate=args.max_rate), args.chars, timeout))
+                if args.table_rows:
+                    code = TABLE.format(max_rate=args.max_rate, rows=args.table_rows)
+                    cases.append(("live table", code, table_chars, table_chars / args.rate * 4 + 120))
+                for name, code, chars, limit in cases:
+                    t0 = time.perf_counter()
+                    cell = run_cell(km, kc, code, limit)
+                    seconds = time.perf_counter() - t0
+                    time.sleep(0.5)
+                    r = report(name, tap, cell, chars, seconds)
+                    done = describe_final(tap, cell, chars)
+                    at = tap.bundle_at.get(cell, len(tap.sizes[cell]))
+                    lab[name] = (r, max_per_second(tap.times[cell][:at]), at / seconds, done)
         finally:
             tap.close()
             kc.stop_channels()
@@ -273,6 +306,14 @@ def main() -> int:
             f"{'PASS' if table_ok else 'FAIL'})"
         )
         ok = ok and table_ok
+    for name, (r, busiest, mean, done) in lab.items():
+        lab_ok = r <= 25 and mean <= args.max_rate and busiest <= args.max_rate + 2 and done
+        print(
+            f"extension, {name}: bytes per byte of answer: {r:.1f}; updates {mean:.1f}/s on average, "
+            f"busiest window {busiest} (bar <= 25 B/B and <= {args.max_rate:g}/s: "
+            f"{'PASS' if lab_ok else 'FAIL'})"
+        )
+        ok = ok and lab_ok
     return 0 if ok else 1
 
 

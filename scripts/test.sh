@@ -7,4 +7,6 @@ bash scripts/setup.sh
 bash scripts/browser-deps.sh || echo "test.sh: could not install chromium; tests/browser will fail" >&2
 .venv/bin/ruff check .
 .venv/bin/mypy   # strict on the package (pyproject.toml [tool.mypy])
+# The JupyterLab extension's unit tests (jest, jsdom), from the Node packages the lockfile pins.
+(cd labextension && npx --no-install jest --ci --silent)
 exec .venv/bin/python -m pytest "$@"

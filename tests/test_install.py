@@ -9,6 +9,7 @@ plain install carries everything the magic and the display need.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -79,3 +80,14 @@ def test_a_plain_install_gives_a_working_magic_and_display(user_env: Path, serve
     (bundle,) = [o.data for o in outputs if o.output_type == "display_data" and o.data]
     assert "Rayleigh scattering" in bundle[MIME]["content"]
     assert "Rayleigh scattering" in bundle["text/html"] and "text/markdown" in bundle
+
+
+def test_the_wheel_carries_the_jupyterlab_extension(user_env: Path) -> None:
+    """``pip install`` is the whole installation: JupyterLab finds the prebuilt extension there."""
+    share = user_env.parent.parent / "share" / "jupyter" / "labextensions" / "nemotron-magics"
+    package = json.loads((share / "package.json").read_text(encoding="utf-8"))
+    version = _sh(user_env, "-c", "import nemotron_magics; print(nemotron_magics.__version__)", cwd=Path("/"))
+    assert package["version"] == version.strip(), "one version for Python and JavaScript"
+    assert (share / package["jupyterlab"]["_build"]["load"]).is_file(), "the built remoteEntry is installed"
+    install = json.loads((share / "install.json").read_text(encoding="utf-8"))
+    assert install["packageName"] == "nemotron-magics"
