@@ -9,7 +9,8 @@
  *   whatever the model put in its URL (a prompt-injected page can make it put your data there);
  *   so do the other things that load by themselves: video, audio, image buttons, and styles
  *   that fetch a background;
- * - a link keeps its target only if it is a web or mail URL (or a fragment of this page).
+ * - a link stays a link only if it goes to a web or mail URL (or a fragment of this page);
+ *   any other keeps its text and is no longer a link.
  */
 
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
@@ -81,10 +82,12 @@ export class ModelOutputSanitizer implements IRenderMime.ISanitizer {
     }
     for (const a of Array.from(doc.body.querySelectorAll('a'))) {
       const href = a.getAttribute('href');
-      if (href !== null && !isSafeUrl(href)) {
-        a.removeAttribute('href');
+      if (href === null || !isSafeUrl(href)) {
+        // Its text only: an anchor that goes nowhere must not look like a link to click.
+        a.replaceWith(...Array.from(a.childNodes));
+        continue;
       }
-      if (a.hasAttribute('href') && !a.getAttribute('href')!.startsWith('#')) {
+      if (!href.trim().startsWith('#')) {
         a.setAttribute('target', '_blank');
         a.setAttribute('rel', 'noopener noreferrer nofollow');
       }

@@ -44,6 +44,11 @@ export class Splitter {
     return this._prefix + this._text.slice(this._cut);
   }
 
+  /** Whether {@link take} has something: a finished block, or an open block over `maxOpen`. */
+  get hasFinished(): boolean {
+    return this._cut > 0 || this._text.length > this.maxOpen;
+  }
+
   /** Finished pieces since the last call: whole blocks, then cuts of an over-long open block. */
   take(): IPiece[] {
     const pieces: IPiece[] = [];

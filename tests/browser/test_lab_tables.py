@@ -10,7 +10,7 @@ from tests.browser.test_lab_text import LOAD
 
 pytestmark = pytest.mark.browser
 
-SCHEMA = '''from typing import Literal
+SCHEMA = """from typing import Literal
 from pydantic import BaseModel
 
 
@@ -19,7 +19,7 @@ class City(BaseModel):
     population: int
     area_km2: float
     capital: bool
-    continent: Literal["Europe", "Asia", "Africa", "Americas", "Oceania"]'''
+    continent: Literal["Europe", "Asia", "Africa", "Americas", "Oceania"]"""
 
 
 def test_a_schema_answer_is_a_table(open_notebook: Callable, conformance_url: Callable[..., str]) -> None:

@@ -24,7 +24,7 @@ def _saved_notebook(path: Any, bundle: dict[str, Any]) -> None:
     nb = nbformat.v4.new_notebook()
     # A kernel this server does not have: the notebook opens with none.
     nb.metadata["kernelspec"] = {"name": "no-such-kernel", "display_name": "Gone", "language": "python"}
-    cell = nbformat.v4.new_code_cell("%%nemotron\nHow much are the plans?")
+    cell = nbformat.v4.new_code_cell("%%nemotron\nWhy is the sky blue?")
     cell.outputs = [nbformat.v4.new_output("display_data", data=bundle)]
     nb.cells.append(cell)
     nbformat.write(nb, str(path))
@@ -41,9 +41,8 @@ def test_saved_notebook_renders_from_the_bundle_without_a_kernel(
     page.goto(f"{lab.url}/lab/workspaces/saved/tree/saved.ipynb?reset&token={lab.token}")
     rendered = page.locator(RENDERED)
     rendered.wait_for(timeout=60_000)
-    dialog = page.locator(".jp-Dialog")
-    if dialog.count():  # "Select Kernel": the one it names is gone; keep none
-        dialog.get_by_role("button", name="Cancel").click()
+    # "Select Kernel": the one it names is gone; keep none.
+    page.locator(".jp-Dialog").get_by_role("button", name="No Kernel").click()
     page.shots.append(("saved", rendered))
     assert page.evaluate("() => !window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel"), (
         "the notebook should have no kernel"
@@ -93,28 +92,32 @@ def test_nemotron_cells_get_a_badge_markdown_and_an_insert_command(page: Any, op
 def test_dark_theme(page: Any, open_ext: Callable, conformance_url: Callable) -> None:
     url = conformance_url("tool_rounds", delay=0.01)
     nb = open_ext([LOAD, TOOL, f"%%nemotron -p local --base-url {url} -m m --tools get_weather\nWeather?"])
-    page.evaluate(
-        "() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
-    )
-    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
-    nb.run_after_load()
-    r = nb.rendered(2)
-    colours = r.evaluate(
-        """(el) => {
-             const card = el.querySelector('.nm-tool');
-             return [getComputedStyle(el).color, getComputedStyle(card).backgroundColor];
-           }"""
-    )
+    theme = "() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab %s'})"
+    page.evaluate(theme % "Dark")
+    try:
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
+        nb.run_after_load()
+        r = nb.rendered(2)
+        colours = r.evaluate(
+            """(el) => {
+                 const card = el.querySelector('.nm-tool');
+                 return [getComputedStyle(el).color, getComputedStyle(card).backgroundColor];
+               }"""
+        )
+        r.screenshot(path=str(artifacts_dir() / "test_dark_theme-dark.png"))
+    finally:  # the theme is a user setting: the Lab's later tests get the light one back
+        page.evaluate(theme % "Light")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=20_000)
     text, card = colours
     lum = lambda c: sum(int(x) for x in c[c.index("(") + 1 : c.index(")")].split(",")[:3]) / 3  # noqa: E731
     assert lum(text) > 150, f"light text on the dark theme: {colours}"
     assert lum(card) < 100, f"dark tool cards on the dark theme: {colours}"
-    page.shots.append(("dark", r))
 
 
 def test_notebook7_renders_live(browser: Any, notebook7: Lab, conformance_url: Callable) -> None:
     context = browser.new_context(viewport=VIEWPORT)
     pg = context.new_page()
+    pg.shots = []  # the open_in notebook's outputs are screenshotted below
     try:
         url = conformance_url("slow")
         nb = open_in(
