@@ -139,7 +139,10 @@ def test_schema_rows_arrive_as_rows(kernel: Kernel, server: ConformanceServer) -
     page.load()
     page.run("from tests.city_schema import City")
     messages = page.run(
-        ask(server.base_url("table", rows=40, chunk=8, rate=20_000), "--reasoning off --schema 'list[City]' -o df")
+        ask(
+            server.base_url("table", rows=40, chunk=8, rate=20_000),
+            "--reasoning off --schema 'list[City]' -o df",
+        )
     )
     sent = appends(messages)
     rows = [row for a in sent if "rows" in a for row in a["rows"]["append"]]
@@ -160,7 +163,8 @@ def test_a_tool_loop_sends_each_finished_round(kernel: Kernel, server: Conforman
         'def get_weather(city: str) -> str:\n    """Weather."""\n'
         '    return {"Paris": "18°C, sunny", "Oslo": "4°C, rain"}[city]'
     )
-    messages = page.run(ask(server.base_url("tool_rounds"), "--reasoning off --tools get_weather", "Weather?"))
+    url = server.base_url("tool_rounds")
+    messages = page.run(ask(url, "--reasoning off --tools get_weather", "Weather?"))
     sent = appends(messages)
     rounds = [a["round"] for a in sent if "round" in a]
     assert len(rounds) == 1
@@ -175,5 +179,5 @@ def test_a_tool_loop_sends_each_finished_round(kernel: Kernel, server: Conforman
     final = displays(messages)[-1]["content"]["data"][MIME]
     assert "Paris: 18°C, sunny; Oslo: 4°C, rain." in final["content"]
     assert len(final["rounds"]) == 1
-    after = sent[[i for i, a in enumerate(sent) if "round" in a][0] + 1 :]
+    after = sent[next(i for i, a in enumerate(sent) if "round" in a) + 1 :]
     assert "".join(a.get("content", "") for a in after) == final["content"]
