@@ -63,8 +63,16 @@ export function badgeText(badge: IBadge): string {
   return parts.join(' · ');
 }
 
+/** What loads an editor language: once the kernel's has loaded, ours can follow it. */
+export interface ILanguageLoader {
+  getLanguage(mime: string): Promise<unknown>;
+}
+
 class CellDecoration {
-  constructor(private readonly _cell: Cell) {
+  constructor(
+    private readonly _cell: Cell,
+    private readonly _languages: ILanguageLoader | null
+  ) {
     this._badge.className = 'nm-cell-badge';
     _cell.model.contentChanged.connect(this._update, this);
     _cell.model.mimeTypeChanged.connect(this._update, this);
@@ -93,8 +101,21 @@ class CellDecoration {
       return;
     }
     if (model.mimeType !== MARKDOWN_MIME) {
-      this._kernelMime = model.mimeType; // the notebook resets it with the kernel's language
-      model.mimeType = MARKDOWN_MIME;
+      const kernelMime = model.mimeType; // the notebook resets it with the kernel's language
+      this._kernelMime = kernelMime;
+      // The editor loads the language of each mime type it is given, asynchronously, and the
+      // last to load wins: switch to Markdown only once the kernel's language has loaded, or a
+      // late Python would win over it.
+      const toMarkdown = () => {
+        if (model.mimeType === kernelMime && this._kernelMime === kernelMime) {
+          model.mimeType = MARKDOWN_MIME;
+        }
+      };
+      if (this._languages) {
+        void this._languages.getLanguage(kernelMime).then(toMarkdown, toMarkdown);
+      } else {
+        toMarkdown();
+      }
     }
     this._badge.textContent = badgeText(badge);
     this._cell.addClass('nm-cell');
@@ -110,17 +131,20 @@ class CellDecoration {
 
 const decorated = new WeakSet<Cell>();
 
-function decorate(panel: NotebookPanel): void {
+function decorate(panel: NotebookPanel, languages: ILanguageLoader | null): void {
   for (const cell of panel.content.widgets) {
     if (!decorated.has(cell)) {
       decorated.add(cell);
-      new CellDecoration(cell);
+      new CellDecoration(cell, languages);
     }
   }
 }
 
 /** Decorate every `%%nemotron` cell of every notebook, as it is typed. */
-export function decorateNotebooks(tracker: INotebookTracker): void {
+export function decorateNotebooks(
+  tracker: INotebookTracker,
+  languages: ILanguageLoader | null = null
+): void {
   const watch = (panel: NotebookPanel) => {
     let queued = false;
     const soon = () => {
@@ -128,11 +152,11 @@ export function decorateNotebooks(tracker: INotebookTracker): void {
         queued = true;
         requestAnimationFrame(() => {
           queued = false;
-          decorate(panel);
+          decorate(panel, languages);
         });
       }
     };
-    void panel.context.ready.then(() => decorate(panel));
+    void panel.context.ready.then(() => decorate(panel, languages));
     panel.content.modelContentChanged.connect(soon); // a new cell, or typing
   };
   tracker.widgetAdded.connect((_, panel) => watch(panel));

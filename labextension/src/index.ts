@@ -10,6 +10,7 @@
 
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, ToolbarButton } from '@jupyterlab/apputils';
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
@@ -89,12 +90,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Renders Nemotron responses live, and gives %%nemotron cells a home.',
   autoStart: true,
   requires: [IRenderMimeRegistry],
-  optional: [INotebookTracker, ICommandPalette],
+  optional: [INotebookTracker, ICommandPalette, IEditorLanguageRegistry],
   activate: (
     app: JupyterFrontEnd,
     rendermime: IRenderMimeRegistry,
     tracker: INotebookTracker | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    languages: IEditorLanguageRegistry | null
   ) => {
     const registry = new LiveRegistry();
     rendermime.addFactory(
@@ -125,7 +127,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     tracker.widgetAdded.connect((_, panel) => follow(panel));
     tracker.forEach(follow);
-    decorateNotebooks(tracker);
+    decorateNotebooks(tracker, languages);
 
     app.commands.addCommand(INSERT, {
       label: 'Insert %%nemotron Cell',

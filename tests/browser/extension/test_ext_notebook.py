@@ -65,11 +65,13 @@ def test_nemotron_cells_get_a_badge_markdown_and_an_insert_command(page: Any, op
     badge.wait_for(timeout=10_000)
     assert badge.inner_text() == "Nemotron · openrouter · nvidia/nemotron-3-super · reasoning high"
     assert nb.cell(1).locator(".nm-cell-badge").count() == 0, "a Python cell has no badge"
-    mime = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets[0].model.mimeType")
-    assert mime == "text/x-ipythongfm", "the prompt is highlighted as Markdown"
-    assert (
-        page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets[1].model.mimeType") != mime
-    )
+    # What the editor highlights with (CodeMirror names it on its content element), once the
+    # languages have loaded: the prompt as Markdown, the Python cell as Python.
+    language = "(i) => document.querySelectorAll('.jp-Cell .cm-content')[i].dataset.language"
+    page.wait_for_function(f"() => ({language})(0) === 'markdown'", timeout=10_000)
+    page.wait_for_timeout(1000)  # a late-loading language would win here: it must not
+    assert page.evaluate(language, 0) == "markdown", "the prompt is highlighted as Markdown"
+    assert page.evaluate(language, 1) == "python"
     page.evaluate("() => { window.jupyterapp.shell.currentWidget.content.activeCellIndex = 1; }")
     button = page.locator(f"{nb.panel} .nm-insert-button")
     assert button.count() == 1, "the notebook toolbar has our button"
