@@ -196,6 +196,8 @@ class ToolLoop(EventIterator):
                 if not allowed:
                     outcomes[i] = ToolOutcome(call_id, call.name, "denied", why, error=why)
                     continue
+                call.status = "approved"  # the card stops asking; it runs with the others
+                yield ToolProgress(round_no, i, call.status)
             jobs.append((i, (tool, call_id, call.name, call.arguments, call.error)))
         for i, _ in jobs:
             calls[i].status = "running"

@@ -48,6 +48,10 @@ class Timings:
         return min(marks) if marks else None
 
 
+#: Tool-call statuses of a call that has not finished: no result, no duration yet.
+PENDING_STATUSES = frozenset({"waiting for approval", "approved", "running"})
+
+
 @dataclass
 class ToolCall:
     """One tool call, assembled from its fragments by index."""
@@ -62,8 +66,8 @@ class ToolCall:
     #: an unknown tool, the tool's exception, a timeout, a denial.
     error: str | None = None
     #: Where the call stands: ``requested`` (the model asked; nothing ran it), then with a tool
-    #: loop ``waiting for approval``, ``running``, ``done``, ``error``, ``invalid``, ``unknown``,
-    #: ``timeout`` or ``denied``.
+    #: loop ``waiting for approval``, ``approved`` (to run with the round's other calls),
+    #: ``running``, ``done``, ``error``, ``invalid``, ``unknown``, ``timeout`` or ``denied``.
     status: str = "requested"
     #: What went back to the model as the tool message (the loop sets it).
     result: str | None = None

@@ -85,9 +85,9 @@ function pretty(call: IToolCall): string {
  * Answer the kernel's approval question. The kernel asks through the stdin channel, which
  * JupyterLab shows as an input box under the output: the buttons type the answer into it.
  */
-function answerApproval(from: HTMLElement, yes: boolean): boolean {
+async function answerApproval(from: HTMLElement, yes: boolean): Promise<boolean> {
   const area = from.closest('.jp-OutputArea, .jp-Cell-outputArea, .jp-Cell');
-  const input = area?.querySelector<HTMLInputElement>('.jp-Stdin-input');
+  const input = await inputBox(area);
   if (!input) {
     return false;
   }
@@ -96,6 +96,28 @@ function answerApproval(from: HTMLElement, yes: boolean): boolean {
     new KeyboardEvent('keydown', { key: 'Enter', keyCode: 13, bubbles: true })
   );
   return true;
+}
+
+/** How long a click waits for the kernel's question to reach the page (ms). */
+const INPUT_WAIT = 5000;
+
+/**
+ * The input box of the kernel's question. The card says "waiting for approval" just before
+ * the kernel asks, so a quick click may come before the box: it waits a little for it.
+ */
+async function inputBox(area: Element | null): Promise<HTMLInputElement | null> {
+  // The newest box: the one just answered can linger a moment before JupyterLab removes it.
+  const find = () => {
+    const boxes = area ? Array.from(area.querySelectorAll<HTMLInputElement>('.jp-Stdin-input')) : [];
+    return boxes.filter(box => !box.readOnly && !box.disabled).pop() ?? null;
+  };
+  const deadline = performance.now() + INPUT_WAIT;
+  let input = find();
+  while (!input && area && performance.now() < deadline) {
+    await new Promise(resolve => window.setTimeout(resolve, 50));
+    input = find();
+  }
+  return input;
 }
 
 /** One card: name, status, arguments, result (or what went wrong), duration. */
@@ -124,11 +146,13 @@ export function toolCard(call: IToolCall): HTMLElement {
     ] as const) {
       button.type = 'button';
       button.addEventListener('click', () => {
-        if (answerApproval(card, yes)) {
-          approve.disabled = deny.disabled = true;
-        } else {
-          say.textContent = 'Answer in the input box below.';
-        }
+        approve.disabled = deny.disabled = true; // one answer per question
+        void answerApproval(card, yes).then(sent => {
+          if (!sent) {
+            approve.disabled = deny.disabled = false;
+            say.textContent = 'Answer in the input box below.';
+          }
+        });
       });
     }
     ask.append(approve, deny, say);

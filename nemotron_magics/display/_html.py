@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .._response import Response, ToolCall
+from .._response import PENDING_STATUSES, Response, ToolCall
 from ._markdown import escape_text, render_markdown
 
 _BORDER = "var(--jp-border-color2,#d0d0d0)"
@@ -142,7 +142,7 @@ def _status(call: ToolCall, live: bool) -> str:
     text = {"running": "running…", "waiting for approval": "waiting for approval"}.get(
         call.status, call.status
     )
-    if call.duration is not None and call.status not in ("running", "waiting for approval"):
+    if call.duration is not None and call.status not in PENDING_STATUSES:
         text += f" · {call.duration:.2f} s" if call.duration >= 0.01 else " · < 0.01 s"
     return text
 

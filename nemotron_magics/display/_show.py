@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .._errors import StreamCancelled, StreamError
 from .._events import ReasoningDelta, TextDelta, ToolProgress
+from .._response import PENDING_STATUSES
 from ._bundle import check_format
 from ._terminal import TerminalPrinter
 
@@ -94,7 +95,7 @@ def _print_stream(stream: Stream | ToolLoop) -> Response:
     printer = TerminalPrinter()
     try:
         for event in stream:
-            if type(event) is ToolProgress and event.status not in ("running", "waiting for approval"):
+            if type(event) is ToolProgress and event.status not in PENDING_STATUSES:
                 printer.tool_result(stream.response.tool_calls[event.index])
             else:
                 printer.feed(event)

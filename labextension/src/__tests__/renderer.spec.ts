@@ -179,19 +179,50 @@ describe('a saved bundle', () => {
     expect(approve.textContent).toBe('Approve');
     expect(deny.textContent).toBe('Deny');
     approve.click();
-    expect(keys).toEqual(['y:Enter']);
     expect(approve.disabled).toBe(true);
     expect(deny.disabled).toBe(true);
+    await new Promise(resolve => setTimeout(resolve, 0));
+    expect(keys).toEqual(['y:Enter']);
+    area.remove();
+  });
+
+  it('waits for the input box when a click comes before the question', async () => {
+    const area = document.createElement('div');
+    area.className = 'jp-OutputArea';
+    const renderer = makeRenderer();
+    area.append(renderer.node);
+    document.body.appendChild(area);
+    await renderer.renderModel(
+      model(liveDoc('approve-3', { tool_calls: [toolCall({ status: 'waiting for approval' })] }))
+    );
+    renderer.node.querySelector<HTMLButtonElement>('.nm-deny')!.click();
+    await new Promise(resolve => setTimeout(resolve, 200)); // the kernel's question arrives
+    const input = document.createElement('input');
+    input.className = 'jp-Stdin-input';
+    const keys: string[] = [];
+    input.addEventListener('keydown', event => keys.push(`${input.value}:${event.key}`));
+    area.append(input);
+    await new Promise(resolve => setTimeout(resolve, 200));
+    expect(keys).toEqual(['n:Enter']);
+    area.remove();
   });
 
   it('asks the reader to use the input box when the buttons cannot reach it', async () => {
     const renderer = await rendered(
       liveDoc('approve-2', { tool_calls: [toolCall({ status: 'waiting for approval' })] })
     );
-    renderer.node.querySelector<HTMLButtonElement>('.nm-deny')!.click();
-    expect(renderer.node.querySelector('.nm-tool-approve-note')!.textContent).toBe(
-      'Answer in the input box below.'
-    );
+    jest.useFakeTimers();
+    try {
+      const deny = renderer.node.querySelector<HTMLButtonElement>('.nm-deny')!;
+      deny.click();
+      await jest.advanceTimersByTimeAsync(6000);
+      expect(renderer.node.querySelector('.nm-tool-approve-note')!.textContent).toBe(
+        'Answer in the input box below.'
+      );
+      expect(deny.disabled).toBe(false);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('shows a schema answer as a table that sorts numerically by a click on a header', async () => {

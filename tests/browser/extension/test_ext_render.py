@@ -150,3 +150,22 @@ def test_dollar_amounts_stay_dollar_amounts(open_ext: Callable, conformance_url:
     text = r.locator(".nm-answer").inner_text()
     assert "costs $5 and $10 buys" in text, text
     assert r.locator("mjx-container, .MathJax").count() == 0, "prices are not typeset as maths"
+
+
+def test_approve_and_deny_on_the_tool_cards(open_ext: Callable, conformance_url: Callable) -> None:
+    url = conformance_url("tool_rounds")
+    ask = f"%%nemotron -p local --base-url {url} -m m --reasoning off --tools get_weather --confirm\nWeather?"
+    nb = open_ext([LOAD, TOOL, ask])
+    nb.start_after_load()
+    r = nb.rendered(2)
+    for button in ("Approve", "Deny"):  # Paris, then Oslo: one call at a time, in order
+        waiting = r.locator(".nm-tool", has=nb.page.locator(".nm-approve:not([disabled])"))
+        waiting.first.wait_for(timeout=20_000)
+        waiting.first.get_by_role("button", name=button).click()
+    nb.wait_run_all()
+    cards = r.locator(".nm-rounds .nm-tool")
+    assert cards.count() == 2
+    first, second = cards.nth(0).inner_text(), cards.nth(1).inner_text()
+    assert "done" in first and "18°C, sunny" in first, first
+    assert "denied" in second and "4°C" not in second, second
+    assert "The user declined" in r.locator(".nm-answer").last.inner_text() or "declined" in r.inner_text()
