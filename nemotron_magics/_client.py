@@ -250,6 +250,23 @@ class _Resolver:
         raise _detached(error)
 
 
+def _cache_option(params: dict[str, Any]) -> bool | str:
+    """``cache=`` taken out of the request parameters (it is ours, not the API's)."""
+    if "cache" not in params:
+        return False
+    from ._cache import cache_mode
+
+    return cache_mode(params.pop("cache"))
+
+
+def _cache_key(call: Call, cache: bool | str) -> str | None:
+    if not cache:
+        return None
+    from ._cache import key_for
+
+    return key_for(call)
+
+
 #: The limits a client may set for itself (None: the process settings, read at each call).
 _LIMITS = (
     "max_retries",
@@ -331,8 +348,11 @@ class Client(_Base):
         """
         api_key, base_url = _secret(api_key), _url(base_url)  # shown as '***' in any traceback
         loop_options = {k: params.pop(k) for k in LOOP_OPTIONS if k in params}
+        cache = _cache_option(params)
         tools = params.get("tools")
         if tools and any(not isinstance(t, Mapping) for t in tools):
+            if cache:
+                raise ConfigurationError("cache= does not go with a tool loop: its answers depend on tools")
             from ._loop import ToolLoop
 
             params.pop("tools")
@@ -350,7 +370,15 @@ class Client(_Base):
                 f"{', '.join(sorted(loop_options))} apply to a tool loop: pass Python functions in tools=[…]"
             )
         call = self._resolver.resolve(prompt_or_messages, provider, model, base_url, api_key, params)
+        key = _cache_key(call, cache)
+        if key is not None and cache is True:
+            from ._cache import Replay, lookup
+
+            hit = lookup(call, key)
+            if hit is not None:
+                return Replay(hit)  # nothing was asked: no round to count
         stream = Stream(self._http, call, self._limits())
+        stream.response.cache_key = key  # the store fills the entry on a clean finish
         if on_round is not None:
             on_round(stream.response)
         return stream
@@ -388,6 +416,7 @@ class AsyncClient(_Base):
         **params: Any,
     ) -> AsyncStream:
         api_key, base_url = _secret(api_key), _url(base_url)
+        cache = _cache_option(params)
         callables = [t for t in params.get("tools") or () if not isinstance(t, Mapping)]
         if callables or any(k in params for k in LOOP_OPTIONS):
             raise ConfigurationError(
@@ -398,7 +427,16 @@ class AsyncClient(_Base):
         call = await asyncio.to_thread(
             self._resolver.resolve, prompt_or_messages, provider, model, base_url, api_key, params
         )
-        return AsyncStream(self._http, call, self._limits())
+        key = _cache_key(call, cache)
+        if key is not None and cache is True:
+            from ._cache import AsyncReplay, lookup
+
+            hit = lookup(call, key)
+            if hit is not None:
+                return AsyncReplay(hit)  # type: ignore[return-value]  # the same reading surface
+        stream = AsyncStream(self._http, call, self._limits())
+        stream.response.cache_key = key
+        return stream
 
     async def chat(self, prompt_or_messages: Prompt, **kw: Any) -> Response:
         return await (await self.stream(prompt_or_messages, **_hidden(kw))).until_done()

@@ -433,6 +433,15 @@ SETTINGS: dict[str, Rule] = _rules(
         "largest server-sent event accepted",
         optional=False,
     ),
+    Rule(
+        "store",
+        "off, or the path of a SQLite file",
+        _text,
+        _as_is,
+        "where history, the response cache and usage are kept: a file path, or off "
+        "(default: NEMOTRON_STORE, else Jupyter's data directory)",
+        needs=True,
+    ),
 )
 
 #: The request parameters that are also notebook-wide defaults (``Nemotron.temperature``, the panel).
