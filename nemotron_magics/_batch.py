@@ -187,7 +187,7 @@ class Columns:
 
             records = [self.values[i] if isinstance(self.values[i], dict) else {} for i in keep]
             fields = _field_names(self.schema)
-            body = to_frame(records, self.schema) if records else pd.DataFrame()
+            body: pandas.DataFrame = to_frame(records, self.schema) if records else pd.DataFrame()
             for name in fields:
                 if name not in body.columns:
                     body[name] = pd.Series([None] * len(keep), dtype="object")
@@ -291,8 +291,7 @@ async def run(
                 on_row(position)
             if max_cost is not None and columns.totals.cost >= max_cost and not stopped:
                 stopped.append(
-                    f"not run: the batch stopped at max_cost=${max_cost:g} "
-                    f"(${columns.totals.cost:.4f} spent)"
+                    f"not run: the batch stopped at max_cost=${max_cost:g} (${columns.totals.cost:.4f} spent)"
                 )
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -36,8 +36,10 @@ def cache_mode(value: Any) -> bool | str:
     """``cache=`` as given: True, False or ``"refresh"``; anything else is one clear line."""
     if value is None or value is False:
         return False
-    if value is True or value == "refresh":
-        return value
+    if value is True:
+        return True
+    if value == "refresh":
+        return "refresh"
     raise ConfigurationError(f"cache must be True, False or 'refresh', got {value!r}")
 
 

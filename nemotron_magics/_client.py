@@ -35,6 +35,7 @@ from ._secrets import Secret, clean_key, register_secret, safe_url, url_credenti
 from ._stream import AsyncStream, Limits, Stream, _detached
 
 if TYPE_CHECKING:
+    from ._cache import Replay
     from ._loop import ToolLoop
     from ._schema import Schema
 
@@ -340,7 +341,7 @@ class Client(_Base):
         api_key: str | None = None,
         on_round: Callable[[Response], None] | None = None,
         **params: Any,
-    ) -> Stream | ToolLoop:
+    ) -> Stream | ToolLoop | Replay:
         """Stream one answer; with Python functions among ``tools``, the whole tool loop.
 
         Tool-loop options: ``max_rounds`` (8), ``tool_timeout`` (seconds per call), ``confirm``

@@ -92,7 +92,7 @@ def history(n: int | None = 20, search: str | None = None) -> pandas.DataFrame:
         f"h.messages, h.tool_calls FROM history h {where} ORDER BY h.time DESC, h.id DESC {limit}",
         args,
     )
-    frame = pd.DataFrame.from_records(rows, columns=list(HISTORY_COLUMNS))
+    frame: pandas.DataFrame = pd.DataFrame.from_records(rows, columns=list(HISTORY_COLUMNS))
     frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True).dt.tz_convert(None)
     for name in ("params", "messages", "tool_calls"):
         frame[name] = [json.loads(v) if v else None for v in frame[name]]
@@ -131,7 +131,7 @@ def usage(since: Any = None) -> pandas.DataFrame:
         f"FROM history {where} GROUP BY day, provider, model ORDER BY day, provider, model",
         args,
     )
-    frame = pd.DataFrame.from_records(rows, columns=list(USAGE_COLUMNS))
+    frame: pandas.DataFrame = pd.DataFrame.from_records(rows, columns=list(USAGE_COLUMNS))
     frame["day"] = pd.to_datetime(frame["day"]).dt.date
     for name in ("requests", "prompt_tokens", "completion_tokens", "reasoning_tokens"):
         frame[name] = frame[name].astype("Int64")

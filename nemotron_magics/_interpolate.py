@@ -272,7 +272,7 @@ __all__ = [
     "interpolate",
     "references",
     "render_value",
-    "root_name",
     "resolve",
+    "root_name",
     "summarise_dataframe",
 ]

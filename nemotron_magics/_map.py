@@ -79,12 +79,16 @@ class Plan:
         for position, values in enumerate(frame.itertuples(index=False, name=None)):
             yield position, self._maker(names, usable, values)
 
-    def _maker(self, names: list[str], usable: list[tuple[int, str]], values: tuple[Any, ...]) -> Callable[[], str]:
+    def _maker(
+        self, names: list[str], usable: list[tuple[int, str]], values: tuple[Any, ...]
+    ) -> Callable[[], str]:
         def make() -> str:
             row = dict(zip(names, values, strict=True))
             local = {name: values[i] for i, name in usable}
             local["row"] = row
-            result = interpolate(self.template, ChainMap(local, dict(self.namespace)), max_chars=self.max_chars)
+            result = interpolate(
+                self.template, ChainMap(local, dict(self.namespace)), max_chars=self.max_chars
+            )
             if result.withheld:
                 raise RowError(
                     f"not sent: {{{result.withheld[0]}}} holds an API key, which never goes into a prompt"
@@ -101,7 +105,9 @@ def _is_dask(frame: Any) -> bool:
 def check_template(template: str, columns: list[str], namespace: Mapping[str, Any]) -> None:
     """Every reference names a column (or, in a notebook, a variable): else one line, nothing sent."""
     if not isinstance(template, str) or not template.strip():
-        raise ConfigurationError("The template is empty: write the prompt, with {column} where a row's value goes")
+        raise ConfigurationError(
+            "The template is empty: write the prompt, with {column} where a row's value goes"
+        )
     refs = references(template)
     known = {*columns, "row", *namespace}
     missing = [r for r in refs if root_name(r) not in known and not keyword.iskeyword(root_name(r))]
@@ -137,7 +143,9 @@ def plan(
             f"map() takes a pandas DataFrame (or a Dask one), not {type(frame).__name__}"
         )
     if type(concurrency) is not int or not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise ConfigurationError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
+        raise ConfigurationError(
+            f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}"
+        )
     from ._cache import cache_mode
 
     cache = cache_mode(cache)
@@ -171,8 +179,16 @@ def plan(
     params = check_params(params)
     reasoning = params.get("reasoning") in ("on", "low")
     return Plan(
-        frame, template, namespace, checked_schema, reasoning, concurrency, cache,
-        None if max_cost is None else float(max_cost), client_kw, params,
+        frame,
+        template,
+        namespace,
+        checked_schema,
+        reasoning,
+        concurrency,
+        cache,
+        None if max_cost is None else float(max_cost),
+        client_kw,
+        params,
     )
 
 
@@ -193,8 +209,14 @@ async def drive(p: Plan, columns: Columns, on_row: Callable[[int], None] | None 
         # One resolution first: a missing key or a bad model fails here, before any row is sent.
         await asyncio.to_thread(client._resolver.resolve, "", None, None, None, None, dict(p.params))
         return await run(
-            p.rows(), columns, client, concurrency=p.concurrency, cache=p.cache, max_cost=p.max_cost,
-            params=p.params, on_row=on_row,
+            p.rows(),
+            columns,
+            client,
+            concurrency=p.concurrency,
+            cache=p.cache,
+            max_cost=p.max_cost,
+            params=p.params,
+            on_row=on_row,
         )
     finally:
         await client.aclose()
@@ -215,7 +237,7 @@ class _Runner(threading.Thread):
     def run(self) -> None:
         async def main() -> str | None:
             self.loop = asyncio.get_running_loop()
-            self.task = asyncio.current_task()  # type: ignore[assignment]
+            self.task = asyncio.current_task()
             self.ready.set()
             return await drive(self.plan, self.columns)
 
@@ -239,7 +261,7 @@ def _note_for(why: str | None) -> str:
     return why.replace("not run: ", "", 1) if why else ""
 
 
-def map(  # noqa: A001 - the name users look for; nm.map, not a builtin shadow in their code
+def map(
     frame: Any,
     template: str,
     *,
@@ -271,8 +293,14 @@ def map(  # noqa: A001 - the name users look for; nm.map, not a builtin shadow i
             frame, template, schema=schema, concurrency=concurrency, cache=cache, max_cost=max_cost, **params
         )
     p = plan(
-        frame, template, schema=schema, concurrency=concurrency, cache=cache, max_cost=max_cost,
-        namespace=namespace, params=params,
+        frame,
+        template,
+        schema=schema,
+        concurrency=concurrency,
+        cache=cache,
+        max_cost=max_cost,
+        namespace=namespace,
+        params=params,
     )
     from .display._batch import BatchView
 
@@ -318,8 +346,14 @@ async def amap(
     goes on (asyncio needs it); a KeyboardInterrupt becomes :class:`BatchCancelled` with them.
     """
     p = plan(
-        frame, template, schema=schema, concurrency=concurrency, cache=cache, max_cost=max_cost,
-        namespace=namespace, params=params,
+        frame,
+        template,
+        schema=schema,
+        concurrency=concurrency,
+        cache=cache,
+        max_cost=max_cost,
+        namespace=namespace,
+        params=params,
     )
     from .display._batch import BatchView
 

@@ -79,7 +79,9 @@ def from_dict(data: dict[str, Any], *, schema: Schema | None = None) -> Response
         setattr(r.timings, name, data["timings"][name])
     if data["error"] is not None:
         kind = getattr(_errors, str(data["error_type"]), None)
-        cls = kind if isinstance(kind, type) and issubclass(kind, _errors.StreamError) else _errors.StreamError
+        cls = (
+            kind if isinstance(kind, type) and issubclass(kind, _errors.StreamError) else _errors.StreamError
+        )
         error = cls(data["error"])
         error.response = r
         r.error = error

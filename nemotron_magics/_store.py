@@ -180,8 +180,13 @@ class Store:
             body.pop(transport_only, None)
         u = r.usage
         calls = [
-            {"name": c.name, "arguments": c.arguments_text, "status": c.status, "result": c.result,
-             "error": c.error}
+            {
+                "name": c.name,
+                "arguments": c.arguments_text,
+                "status": c.status,
+                "result": c.result,
+                "error": c.error,
+            }
             for c in r.tool_calls
         ]
         error = r.error.message if r.error is not None else None

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from ._usage import LEDGER, Ledger, UsageRow
 
 if TYPE_CHECKING:
+    from ._cache import Replay
     from ._client import Client, Stream
     from ._loop import ToolLoop
     from ._response import Response
@@ -188,7 +189,7 @@ class Session:
         api_key: str | None = None,
         system: str | None = None,
         **params: Any,
-    ) -> Stream | ToolLoop:
+    ) -> Stream | ToolLoop | Replay:
         """Start the next turn and return its stream; the turn is in :attr:`turns` at once.
 
         ``key`` names the turn: a later call with the same key replaces this turn

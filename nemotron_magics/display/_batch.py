@@ -51,7 +51,9 @@ def frame_bundle(frame: pandas.DataFrame, note: str = "") -> dict[str, Any]:
     head = frame.head(FINAL_ROWS)
     table = sanitise_html(head.to_html(border=0, classes="nm-table", na_rep=""))
     rows = len(frame)
-    shape = f"{rows:,} rows × {frame.shape[1]} columns" + (f" (first {FINAL_ROWS} shown)" if rows > FINAL_ROWS else "")
+    shape = f"{rows:,} rows × {frame.shape[1]} columns" + (
+        f" (first {FINAL_ROWS} shown)" if rows > FINAL_ROWS else ""
+    )
     parts = [_html.note("stopped", note)] if note else []
     parts += [table, _html.status(shape)]
     text = (note + "\n" if note else "") + frame.to_string(max_rows=FINAL_ROWS, max_colwidth=60)
@@ -118,7 +120,11 @@ class LiveTable:
     def _send_segment(self) -> None:
         header = "".join(f"<th>{escape_text(c)}</th>" for c in self._columns or [])
         body = "".join(self._rows)
-        data = {"text/html": _html.wrap(f'<table class="nm-table nm-live-table"><thead><tr>{header}</tr></thead>{body}</table>')}
+        data = {
+            "text/html": _html.wrap(
+                f'<table class="nm-table nm-live-table"><thead><tr>{header}</tr></thead>{body}</table>'
+            )
+        }
         if self._filling is None:
             self._filling = self.channel.new(data)
             self.segments.append(self._filling)
