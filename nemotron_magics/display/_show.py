@@ -39,7 +39,11 @@ def _cancelled(exc: KeyboardInterrupt, response: Response) -> StreamCancelled:
 
 
 def show_stream(
-    stream: Stream | ToolLoop | Replay, *, format: str = "markdown", max_rate: float = 20.0, rich: bool | None = None
+    stream: Stream | ToolLoop | Replay,
+    *,
+    format: str = "markdown",
+    max_rate: float = 20.0,
+    rich: bool | None = None,
 ) -> Response:
     """Consume ``stream`` (or a tool loop, round after round) while rendering it; return the answer.
 
