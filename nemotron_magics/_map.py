@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ._batch import BatchCancelled, Columns, RowError, run
 from ._errors import ConfigurationError
 from ._interpolate import DEFAULT_MAX_CHARS, interpolate, references, root_name
-from ._params import check_params
+from ._params import BATCH, check_params
 
 if TYPE_CHECKING:
     import pandas
@@ -45,7 +45,6 @@ CLIENT_KEYS = (
     "connect_timeout",
     "total_timeout",
 )
-MAX_CONCURRENCY = 1000
 
 
 @dataclass
@@ -142,15 +141,11 @@ def plan(
         raise ConfigurationError(
             f"map() takes a pandas DataFrame (or a Dask one), not {type(frame).__name__}"
         )
-    if type(concurrency) is not int or not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise ConfigurationError(
-            f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}"
-        )
+    concurrency = BATCH["concurrency"].validate(concurrency) if concurrency is not None else 8
     from ._cache import cache_mode
 
     cache = cache_mode(cache)
-    if max_cost is not None and (type(max_cost) not in (int, float) or not max_cost >= 0):
-        raise ConfigurationError(f"max_cost must be a number of US dollars (0 or more), got {max_cost!r}")
+    max_cost = BATCH["max_cost"].validate(max_cost)
     namespace = namespace or {}
     columns = [str(c) for c in frame.columns]
     check_template(template, columns, namespace)
