@@ -50,9 +50,47 @@ def usage_command(words: list[str]) -> Any:
             raise UsageError("%nemotron usage --since reads the store, which is off (NEMOTRON_STORE=off)")
         return usage_table()
     try:
-        return usage(since)
+        frame = usage(since)
     except ConfigurationError as exc:
         raise UsageError(f"%nemotron usage: {exc.message}") from None
+    return usage_store_table(frame, since)
+
+
+def usage_store_table(frame: Any, since: str | None) -> Any:
+    """The store's usage as a table every column of which reads in a notebook and a terminal."""
+    import pandas as pd
+
+    from ._tables import Table
+
+    def count(value: Any) -> str:
+        return "unknown" if pd.isna(value) else f"{int(value):,}"
+
+    rows = [
+        [
+            str(r.day),
+            r.provider,
+            r.model,
+            f"{int(r.requests):,}",
+            count(r.prompt_tokens),
+            count(r.completion_tokens),
+            count(r.reasoning_tokens),
+            "unknown" if pd.isna(r.cost) else f"${r.cost:.6f}",
+        ]
+        for r in frame.itertuples(index=False)
+    ]
+    title = "Nemotron usage from the store (every kernel)" + (f" since {since}" if since else "")
+    note = "" if rows else "No calls recorded yet."
+    columns = [
+        "day",
+        "provider",
+        "model",
+        "requests",
+        "prompt tokens",
+        "completion tokens",
+        "of which reasoning",
+        "cost (USD)",
+    ]
+    return Table(title, columns, rows, note=note + " nm.usage() returns it as a DataFrame.")
 
 
 __all__ = ["history_command", "usage_command"]
