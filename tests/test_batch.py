@@ -6,7 +6,6 @@ import _thread
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -19,11 +18,11 @@ from tests.ticket_schema import Ticket
 
 
 @pytest.fixture(autouse=True)
-def own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test its own store: a cache filled by one test must not answer another's rows."""
     path = tmp_path / "store.sqlite3"
     monkeypatch.setenv("NEMOTRON_STORE", str(path))
-    yield path
+    return path
 
 
 def frame(n: int, fmt: str = "row {i}") -> pd.DataFrame:
