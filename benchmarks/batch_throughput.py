@@ -15,7 +15,7 @@ memory of the engine, which must not grow with the rows.
 
 Bars (issue #12): rows/s ratio ≥ 0.9; working memory at 10×N ≤ 1.5× that at N.
 
-    python benchmarks/batch_throughput.py [--rows 1000] [--slots 8] [--latency 0.1]
+    python benchmarks/batch_throughput.py [--rows 1000] [--slots 8] [--latency 0.1] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -68,15 +68,21 @@ async def raw_driver(url: str, n: int, concurrency: int, tag: str) -> int:
     return done
 
 
-def throughput(server: ConformanceServer, n: int, slots: int, latency: float) -> tuple[float, float]:
+def throughput(
+    server: ConformanceServer, n: int, slots: int, latency: float, repeat: int
+) -> tuple[float, float]:
+    """Best rows/s of each driver over ``repeat`` interleaved runs (a shared machine's noise hits both)."""
     url = server.base_url("echo", slots=slots, queue=1, latency=latency)
-    started = time.perf_counter()
-    assert asyncio.run(raw_driver(url, n, slots, "raw")) == n
-    raw = n / (time.perf_counter() - started)
-    started = time.perf_counter()
-    out = nm.map(rows(n, "map"), "{text}", base_url=url, provider="local", model="m", concurrency=slots)
-    ours = n / (time.perf_counter() - started)
-    assert out["error"].isna().all() and len(out) == n, out["error"].dropna().head()
+    raw = ours = 0.0
+    for attempt in range(repeat):
+        started = time.perf_counter()
+        assert asyncio.run(raw_driver(url, n, slots, f"raw{attempt}")) == n
+        raw = max(raw, n / (time.perf_counter() - started))
+        frame = rows(n, f"map{attempt}")  # new prompts each time: nothing comes from the cache
+        started = time.perf_counter()
+        out = nm.map(frame, "{text}", base_url=url, provider="local", model="m", concurrency=slots)
+        ours = max(ours, n / (time.perf_counter() - started))
+        assert out["error"].isna().all() and not out["cached"].any(), out["error"].dropna().head()
     return raw, ours
 
 
@@ -112,10 +118,11 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--slots", type=int, default=8, help="K: requests the server serves at once")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per request")
+    parser.add_argument("--repeat", type=int, default=2, help="interleaved runs of each driver (best counts)")
     args = parser.parse_args()
     os.environ["NEMOTRON_STORE"] = str(Path(tempfile.mkdtemp(prefix="nm-bench-")) / "store.sqlite3")
     with ConformanceServer() as server:
-        raw, ours = throughput(server, args.rows, args.slots, args.latency)
+        raw, ours = throughput(server, args.rows, args.slots, args.latency, args.repeat)
         ratio = ours / raw
         print(
             f"{args.rows:,} rows, K={args.slots}, {args.latency * 1000:.0f} ms per request: "

@@ -400,6 +400,10 @@ class Client(_Base):
 class AsyncClient(_Base):
     """The async twin of :class:`Client`, for many concurrent streams (batches)."""
 
+    #: Resolve on the event loop, not in a thread: only once a first resolution to the same place
+    #: has started the engine and learnt the model (the batch engine sets it after its probe).
+    resolve_inline = False
+
     def __init__(
         self, provider: str | None = None, *, http_client: httpx.AsyncClient | None = None, **kw: Any
     ) -> None:
@@ -424,10 +428,12 @@ class AsyncClient(_Base):
                 "The tool loop runs on Client and chat(); AsyncClient sends JSON-schema tool dicts only "
                 "(run the loop with await asyncio.to_thread(nm.chat, …, tools=[f]))"
             )
-        # Resolution may start the embedded engine or ask a server for its model: keep it off the loop.
-        call = await asyncio.to_thread(
-            self._resolver.resolve, prompt_or_messages, provider, model, base_url, api_key, params
-        )
+        # Resolution may start the embedded engine or ask a server for its model: keep it off the loop,
+        # unless the caller has resolved this destination once already (a batch's rows: nothing left
+        # to start or ask, and a thread hop per row would cost more than the resolution itself).
+        resolve = self._resolver.resolve
+        args = (prompt_or_messages, provider, model, base_url, api_key, params)
+        call = resolve(*args) if self.resolve_inline else await asyncio.to_thread(resolve, *args)
         key = _cache_key(call, cache)
         if key is not None and cache is True:
             from ._cache import AsyncReplay, lookup

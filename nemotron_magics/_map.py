@@ -203,6 +203,7 @@ async def drive(p: Plan, columns: Columns, on_row: Callable[[int], None] | None 
     try:
         # One resolution first: a missing key or a bad model fails here, before any row is sent.
         await asyncio.to_thread(client._resolver.resolve, "", None, None, None, None, dict(p.params))
+        client.resolve_inline = True  # every row goes where the probe went: nothing left to start
         return await run(
             p.rows(),
             columns,
