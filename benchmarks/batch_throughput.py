@@ -133,7 +133,8 @@ def main() -> int:
         large = working_memory(server, args.rows * 10, args.slots, "m10")
         growth = large / small
         print(
-            f"working memory: {small:.2f} MB at {args.rows:,} rows, {large:.2f} MB at {args.rows * 10:,} rows, "
+            f"working memory: {small:.2f} MB at {args.rows:,} rows, "
+            f"{large:.2f} MB at {args.rows * 10:,} rows, "
             f"{growth:.3f}x (bar <= 1.5x): {'PASS' if growth <= 1.5 else 'FAIL'}"
         )
     return 0 if ratio >= 0.9 and growth <= 1.5 else 1
