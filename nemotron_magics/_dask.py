@@ -5,7 +5,9 @@ runs :func:`._map.map` with the same template and parameters, so its rows get th
 keys as a pandas batch would: a job that stopped half way, computed again, asks only for the
 rows not yet in the store. The store must then be one every worker can reach (the default file
 on one machine, or ``NEMOTRON_STORE`` on a shared disk); each worker writes it safely (WAL).
-Imported only when a Dask DataFrame is given: ``import nemotron_magics`` never imports dask.
+``concurrency`` and ``max_cost`` apply to each partition (each is its own batch); no progress bar
+or live table is drawn on a worker. Imported only when a Dask DataFrame is given: ``import
+nemotron_magics`` never imports dask.
 """
 
 from __future__ import annotations
