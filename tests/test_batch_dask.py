@@ -40,7 +40,13 @@ def test_a_dask_frame_runs_per_partition_and_resumes_from_the_cache(
     cluster: object, server: ConformanceServer
 ) -> None:
     df = pd.DataFrame(
-        {"text": ["The app crashes", "Refund please", "Locked out of my account", "Hi"] * 5},
+        # Each row its own prompt: a repeated one would be answered from the cache by another partition.
+        {
+            "text": [
+                f"{t} (#{i})"
+                for i, t in enumerate(["The app crashes", "Refund please", "Locked out", "Hi"] * 5)
+            ]
+        },
         index=pd.RangeIndex(100, 120, name="ticket"),
     )
     ddf = dd.from_pandas(df, npartitions=4)
