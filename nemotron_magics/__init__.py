@@ -64,10 +64,14 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("Server", "serve", "servers"), "._serve._server"),
     **dict.fromkeys(("GPU", "Recommendation", "gpus", "recommend"), "._serve._gpus"),
     **dict.fromkeys(("chat_widget", "controls"), ".widgets"),
+    **dict.fromkeys(("amap", "map"), "._map"),
+    "BatchCancelled": "._batch",
+    **dict.fromkeys(("history", "usage"), "._history"),
 }
 
 if TYPE_CHECKING:
     from ._api import chat, default_client, stream
+    from ._batch import BatchCancelled
     from ._client import AsyncClient, AsyncStream, Client, Stream
     from ._config import Settings, configure, settings
     from ._errors import (
@@ -100,7 +104,9 @@ if TYPE_CHECKING:
         ToolProgress,
         Usage,
     )
+    from ._history import history, usage
     from ._loop import ToolLoop
+    from ._map import amap, map
     from ._mcp import MCPConnection, MCPError, mcp
     from ._providers import PROVIDERS, Provider, get_provider, resolve_provider
     from ._response import Response, Timings, ToolCall
@@ -149,6 +155,7 @@ __all__ = [
     "AsyncStream",
     "AuthenticationError",
     "BadRequest",
+    "BatchCancelled",
     "Client",
     "ConfigurationError",
     "ConnectError",
@@ -189,6 +196,7 @@ __all__ = [
     "ToolProgress",
     "Usage",
     "__version__",
+    "amap",
     "chat",
     "chat_widget",
     "configure",
@@ -196,6 +204,8 @@ __all__ = [
     "default_client",
     "get_provider",
     "gpus",
+    "history",
+    "map",
     "mcp",
     "recommend",
     "resolve_provider",
@@ -204,4 +214,5 @@ __all__ = [
     "settings",
     "stream",
     "tool",
+    "usage",
 ]

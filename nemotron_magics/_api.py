@@ -9,6 +9,7 @@ from ._client import Client, Prompt, Stream, _secret, _url
 from ._response import Response
 
 if TYPE_CHECKING:
+    from ._cache import Replay
     from ._loop import ToolLoop
 
 _default: Client | None = None
@@ -32,7 +33,7 @@ def stream(
     base_url: str | None = None,
     api_key: str | None = None,
     **params: Any,
-) -> Stream | ToolLoop:
+) -> Stream | ToolLoop | Replay:
     """Yield typed events as they arrive; the finished Response is ``.response``.
 
     >>> s = stream("Why is the sky blue?", reasoning="low")

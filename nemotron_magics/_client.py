@@ -35,6 +35,7 @@ from ._secrets import Secret, clean_key, register_secret, safe_url, url_credenti
 from ._stream import AsyncStream, Limits, Stream, _detached
 
 if TYPE_CHECKING:
+    from ._cache import Replay
     from ._loop import ToolLoop
     from ._schema import Schema
 
@@ -250,6 +251,23 @@ class _Resolver:
         raise _detached(error)
 
 
+def _cache_option(params: dict[str, Any]) -> bool | str:
+    """``cache=`` taken out of the request parameters (it is ours, not the API's)."""
+    if "cache" not in params:
+        return False
+    from ._cache import cache_mode
+
+    return cache_mode(params.pop("cache"))
+
+
+def _cache_key(call: Call, cache: bool | str) -> str | None:
+    if not cache:
+        return None
+    from ._cache import key_for
+
+    return key_for(call)
+
+
 #: The limits a client may set for itself (None: the process settings, read at each call).
 _LIMITS = (
     "max_retries",
@@ -323,7 +341,7 @@ class Client(_Base):
         api_key: str | None = None,
         on_round: Callable[[Response], None] | None = None,
         **params: Any,
-    ) -> Stream | ToolLoop:
+    ) -> Stream | ToolLoop | Replay:
         """Stream one answer; with Python functions among ``tools``, the whole tool loop.
 
         Tool-loop options: ``max_rounds`` (8), ``tool_timeout`` (seconds per call), ``confirm``
@@ -331,8 +349,11 @@ class Client(_Base):
         """
         api_key, base_url = _secret(api_key), _url(base_url)  # shown as '***' in any traceback
         loop_options = {k: params.pop(k) for k in LOOP_OPTIONS if k in params}
+        cache = _cache_option(params)
         tools = params.get("tools")
         if tools and any(not isinstance(t, Mapping) for t in tools):
+            if cache:
+                raise ConfigurationError("cache= does not go with a tool loop: its answers depend on tools")
             from ._loop import ToolLoop
 
             params.pop("tools")
@@ -350,7 +371,15 @@ class Client(_Base):
                 f"{', '.join(sorted(loop_options))} apply to a tool loop: pass Python functions in tools=[…]"
             )
         call = self._resolver.resolve(prompt_or_messages, provider, model, base_url, api_key, params)
+        key = _cache_key(call, cache)
+        if key is not None and cache is True:
+            from ._cache import Replay, lookup
+
+            hit = lookup(call, key)
+            if hit is not None:
+                return Replay(hit)  # nothing was asked: no round to count
         stream = Stream(self._http, call, self._limits())
+        stream.response.cache_key = key  # the store fills the entry on a clean finish
         if on_round is not None:
             on_round(stream.response)
         return stream
@@ -371,6 +400,10 @@ class Client(_Base):
 class AsyncClient(_Base):
     """The async twin of :class:`Client`, for many concurrent streams (batches)."""
 
+    #: Resolve on the event loop, not in a thread: only once a first resolution to the same place
+    #: has started the engine and learnt the model (the batch engine sets it after its probe).
+    resolve_inline = False
+
     def __init__(
         self, provider: str | None = None, *, http_client: httpx.AsyncClient | None = None, **kw: Any
     ) -> None:
@@ -388,17 +421,29 @@ class AsyncClient(_Base):
         **params: Any,
     ) -> AsyncStream:
         api_key, base_url = _secret(api_key), _url(base_url)
+        cache = _cache_option(params)
         callables = [t for t in params.get("tools") or () if not isinstance(t, Mapping)]
         if callables or any(k in params for k in LOOP_OPTIONS):
             raise ConfigurationError(
                 "The tool loop runs on Client and chat(); AsyncClient sends JSON-schema tool dicts only "
                 "(run the loop with await asyncio.to_thread(nm.chat, …, tools=[f]))"
             )
-        # Resolution may start the embedded engine or ask a server for its model: keep it off the loop.
-        call = await asyncio.to_thread(
-            self._resolver.resolve, prompt_or_messages, provider, model, base_url, api_key, params
-        )
-        return AsyncStream(self._http, call, self._limits())
+        # Resolution may start the embedded engine or ask a server for its model: keep it off the loop,
+        # unless the caller has resolved this destination once already (a batch's rows: nothing left
+        # to start or ask, and a thread hop per row would cost more than the resolution itself).
+        resolve = self._resolver.resolve
+        args = (prompt_or_messages, provider, model, base_url, api_key, params)
+        call = resolve(*args) if self.resolve_inline else await asyncio.to_thread(resolve, *args)
+        key = _cache_key(call, cache)
+        if key is not None and cache is True:
+            from ._cache import AsyncReplay, lookup
+
+            hit = lookup(call, key)
+            if hit is not None:
+                return AsyncReplay(hit)  # type: ignore[return-value]  # the same reading surface
+        stream = AsyncStream(self._http, call, self._limits())
+        stream.response.cache_key = key
+        return stream
 
     async def chat(self, prompt_or_messages: Prompt, **kw: Any) -> Response:
         return await (await self.stream(prompt_or_messages, **_hidden(kw))).until_done()

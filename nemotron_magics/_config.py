@@ -43,6 +43,8 @@ class Settings:
     max_backoff: float = 30.0
     #: Largest single server-sent event accepted (a runaway line fails here, not in memory).
     max_event_bytes: int = 8 * 1024 * 1024
+    #: History, cache and usage: a SQLite file path, or "off" (None: NEMOTRON_STORE, else the default).
+    store: str | None = None
     #: Default request parameters (temperature, max_tokens, reasoning …), overridden per call.
     params: dict[str, Any] = field(default_factory=dict)
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 import jiter
 
+from . import _completion as completion
 from . import _transport as transport
 from ._errors import MalformedChunk, NemotronError, StreamCancelled, StreamError, StreamTimeout
 from ._events import Event, Retrying
@@ -189,8 +190,11 @@ class _Fold:
 
     # -- the end -------------------------------------------------------------------
     def finish(self, reason: str | None = None) -> None:
+        was_done = self.response.done
         self.response.reasoning_details = self.norm.reasoning_details
         self.response.finish(self.call.provider, reason=reason)
+        if not was_done:  # every response ends here, once: the ledger and the store hear of it
+            completion.finished(self.response)
 
     def failed(self, exc: BaseException, expired: bool) -> BaseException:
         """The exception to raise for a failure; seals the partial response."""

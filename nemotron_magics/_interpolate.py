@@ -206,6 +206,25 @@ def _substitute(reference: str, value: Any, max_chars: int, result: Interpolated
     return text
 
 
+def references(text: str) -> list[str]:
+    """The references :func:`interpolate` would try to fill, in order (escaped ``{{x}}`` and
+    ``${x}`` are not references). A batch checks them against its columns before sending."""
+    found: list[str] = []
+    for match in _CANDIDATE.finditer(text):
+        start = match.start()
+        if start > 0 and text[start - 1] == "$":
+            continue
+        if min(len(match.group(1)), len(match.group(3))) % 2 == 1:
+            found.append(match.group(2))
+    return found
+
+
+def root_name(reference: str) -> str:
+    """``df`` of ``df.shape[0]``."""
+    found = _ROOT.match(reference)
+    return found.group() if found else reference
+
+
 def interpolate(
     text: str, namespace: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX_CHARS
 ) -> Interpolated:
@@ -251,7 +270,9 @@ __all__ = [
     "MAX_PARTS",
     "Interpolated",
     "interpolate",
+    "references",
     "render_value",
     "resolve",
+    "root_name",
     "summarise_dataframe",
 ]

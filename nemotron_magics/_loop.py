@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 from ._errors import ConfigurationError
 from ._events import Event, ToolProgress
 from ._response import Response, ToolCall
-from ._stream import EventIterator
+from ._stream import EventIterator, Stream
 
 if TYPE_CHECKING:
-    from ._client import Client, Stream
+    from ._client import Client
     from ._tools import Tool, ToolOutcome
 
 #: A round limit that stops a model calling tools forever.
@@ -132,7 +132,7 @@ class ToolLoop(EventIterator):
             # the model call the tool forever. Later rounds get the provider's default (call or answer).
             kw.pop("tool_choice")
         stream = self._client.stream(self._messages, **kw)
-        assert not isinstance(stream, ToolLoop)  # the tools go as JSON schemas: one round
+        assert isinstance(stream, Stream)  # the tools go as JSON schemas: one round, never cached
         self.rounds.append(stream.response)
         if self._on_round is not None:
             self._on_round(stream.response)

@@ -23,7 +23,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from ._config import FORMATS
 from ._errors import ConfigurationError
-from ._params import LOOP, PARAMS, REASONING_MODES, SETTINGS, Rule, read_json, shown
+from ._params import BATCH, LOOP, PARAMS, REASONING_MODES, SETTINGS, Rule, read_json, shown
 
 REASONING = REASONING_MODES
 _PARAM_KEY = re.compile(r"^[A-Za-z_][\w.-]*$")
@@ -63,7 +63,10 @@ Examples:
   …
 
 Defaults come from %config Nemotron (or ipython_config.py); flags override them for one cell.
-Line commands: %nemotron providers | config | chats | reset [NAME] | usage | help.
+Line commands: %nemotron providers | config | chats | reset [NAME] | usage | history | help.
+
+  %%nemotron --over tickets --schema Ticket -o labels
+  Classify this support ticket: {text}
 """
 
 
@@ -162,6 +165,27 @@ _DECLARATIONS = (
     argument("--tool-timeout", dest="tool_timeout", metavar="S", help="seconds one tool call may take"),
     argument("--confirm", action="store_true", help="ask (Approve / Deny) before every tool call"),
     argument(
+        "--over",
+        metavar="DF",
+        help="run the cell once per row of the DataFrame DF: {column} is that row's value; the answers "
+        "come back as a frame with DF's index (live table and progress; -o VAR holds it)",
+    ),
+    argument("--concurrency", metavar="N", help="with --over: rows asked at once (default 8)"),
+    argument(
+        "--max-cost",
+        dest="max_cost",
+        metavar="USD",
+        help="with --over: stop taking rows once the cost so far reaches USD",
+    ),
+    argument(
+        "--cache",
+        action="store_true",
+        help="answer from the response cache when this exact request was answered before (batches do "
+        "by default)",
+    ),
+    argument("--no-cache", dest="no_cache", action="store_true", help="neither read nor fill the cache"),
+    argument("--refresh", action="store_true", help="ask again, and replace what the cache holds"),
+    argument(
         "--param",
         action="append",
         metavar="KEY=VALUE",
@@ -204,6 +228,12 @@ class CellOptions:
     params: dict[str, Any] = field(default_factory=dict)
     #: Provider-specific fields from --param, sent in the request body as they are.
     extra_body: dict[str, Any] = field(default_factory=dict)
+    #: --over DF, as written (the magic looks it up in the notebook).
+    over: str | None = None
+    concurrency: int | None = None
+    max_cost: float | None = None
+    #: --cache (True), --no-cache (False), --refresh ("refresh"), or None: the default.
+    cache: bool | str | None = None
 
     def request_params(self) -> dict[str, Any]:
         """Keyword arguments for ``Client.stream`` / ``Session.stream`` (``None`` ones left out)."""
@@ -268,6 +298,44 @@ def parse_param(item: str) -> tuple[str, Any]:
     if key in _RESERVED:
         raise UsageError(f"--param {key} is not allowed: {_RESERVED[key]}")
     return key, read_json(raw)
+
+
+def _batch_flags(ns: argparse.Namespace, opts: CellOptions) -> None:
+    """--over and its companions; --cache, --no-cache and --refresh (one of them)."""
+    chosen = [
+        flag
+        for flag, on in (("--cache", ns.cache), ("--no-cache", ns.no_cache), ("--refresh", ns.refresh))
+        if on
+    ]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} contradict each other: give one")
+    if chosen:
+        opts.cache = True if chosen[0] == "--cache" else False if chosen[0] == "--no-cache" else "refresh"
+    if ns.over is not None:
+        name = ns.over.strip()
+        if not name.replace(".", "_").isidentifier():
+            raise UsageError(f"--over must name a DataFrame in the notebook, got {shown(name)}")
+        opts.over = name
+        clashes = [
+            flag
+            for flag, given in (
+                ("--chat", opts.chat is not None),
+                ("--tools", bool(opts.tools)),
+                ("--format", opts.format is not None),
+                ("--no-stream", opts.no_stream),
+                ("--no-interpolate", opts.no_interpolate),
+            )
+            if given
+        ]
+        if clashes:
+            raise UsageError(f"--over runs the cell once per row: it does not go with {', '.join(clashes)}")
+    if ns.concurrency is not None:
+        opts.concurrency = check_value(BATCH["concurrency"], ns.concurrency, "--concurrency")
+    if ns.max_cost is not None:
+        opts.max_cost = float(check_value(BATCH["max_cost"], ns.max_cost, "--max-cost"))
+    if opts.over is None and (opts.concurrency is not None or opts.max_cost is not None):
+        flag = "--concurrency" if opts.concurrency is not None else "--max-cost"
+        raise UsageError(f"{flag} goes with --over DF (a batch over a DataFrame's rows)")
 
 
 # --------------------------------------------------------------------------- the line
@@ -374,6 +442,7 @@ def parse_cell_line(line: str) -> CellOptions:
                 f"--schema must name a schema in the notebook (Row or list[Row]), got {shown(name)}"
             )
         opts.schema = name
+    _batch_flags(ns, opts)
     for item in ns.param or ():
         key, value = parse_param(item)
         flag, dest = _FLAG_OF_PARAM.get(key, ("", ""))

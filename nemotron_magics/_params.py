@@ -433,6 +433,15 @@ SETTINGS: dict[str, Rule] = _rules(
         "largest server-sent event accepted",
         optional=False,
     ),
+    Rule(
+        "store",
+        "off, or the path of a SQLite file",
+        _text,
+        _as_is,
+        "where history, the response cache and usage are kept: a file path, or off "
+        "(default: NEMOTRON_STORE, else Jupyter's data directory)",
+        needs=True,
+    ),
 )
 
 #: The request parameters that are also notebook-wide defaults (``Nemotron.temperature``, the panel).
@@ -467,6 +476,19 @@ LOOP: dict[str, Rule] = _rules(
 )
 
 
+#: A batch's own options (``nm.map(…, concurrency=…)``, ``--concurrency``, ``--max-cost``).
+BATCH: dict[str, Rule] = _rules(
+    Rule("concurrency", "a whole number from 1 to 1000", _whole(1, 1000), _read_int, "rows asked at once"),
+    Rule(
+        "max_cost",
+        "a number of US dollars, 0 or more",
+        _number(0.0, 1e9),
+        _read_float,
+        "stop taking rows once the cost so far reaches it",
+    ),
+)
+
+
 def check_params(params: Mapping[str, Any], *, label: Callable[[str], str] = str) -> dict[str, Any]:
     """Validated request parameters (``None`` values dropped); one line for the first mistake.
 
@@ -493,6 +515,7 @@ def check_setting(name: str, value: Any, label: str | None = None) -> Any:
 
 
 __all__ = [
+    "BATCH",
     "DEFAULT_PARAMS",
     "LOOP",
     "PARAMS",

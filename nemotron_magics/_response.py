@@ -215,6 +215,10 @@ class Response:
         self.validation_errors: list[str] = []
         #: With a schema: what was repaired before validating (fences, trailing text, a cut row).
         self.repairs: list[str] = []
+        #: Served from the response cache (``cache=True``, ``--cache``, a batch): no request was made.
+        self.cached = False
+        #: The cache entry a clean finish of this response fills (set by a client asked to cache).
+        self.cache_key: str | None = None
         self._parsed: tuple[str, Any, str | None] | None = None  # (content, value, error)
         self._outcome: Outcome | None = None
 
@@ -412,6 +416,21 @@ class Response:
 
             dialect = dialect_of(self.provider)
         return dialect.assistant_message(self)
+
+    # -- a plain dict ------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """This response as JSON types (the store and the cache keep this); see :meth:`from_dict`."""
+        from ._response_dict import to_dict
+
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, schema: Any = None) -> Response:
+        """The response a :meth:`to_dict` dict describes; ``schema`` re-attaches the caller's schema."""
+        from ._response_dict import from_dict
+        from ._schema import as_schema
+
+        return from_dict(data, schema=as_schema(schema) if schema is not None else None)
 
     # -- display ---------------------------------------------------------------
     def __str__(self) -> str:

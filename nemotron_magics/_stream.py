@@ -147,6 +147,32 @@ async def _aerror_body(resp: httpx.Response) -> bytes:
     return b"".join(parts)
 
 
+#: How long to wait for what follows ``[DONE]`` (the chunked end, normally already in the buffer).
+DRAIN_WAIT = 0.1
+_DRAIN_LIMIT = 65536
+
+
+async def _rest_of_body(chunks: AsyncIterator[bytes]) -> None:
+    """Read the end of the body after ``[DONE]``, so the connection goes back to the pool.
+
+    A batch sends thousands of requests: closing a connection with its last bytes unread makes
+    httpx drop it, and every row would pay a new TCP connection. A server that keeps the stream
+    open after ``[DONE]`` costs at most :data:`DRAIN_WAIT`, then the connection is closed as before.
+    """
+
+    async def drain() -> None:
+        size = 0
+        async for raw in chunks:
+            size += len(raw)
+            if size > _DRAIN_LIMIT:
+                return
+
+    try:
+        await asyncio.wait_for(drain(), DRAIN_WAIT)
+    except (asyncio.TimeoutError, *HTTPX_ERRORS):
+        pass  # the connection is closed below instead of reused: nothing of the answer is lost
+
+
 class _StreamBase:
     """The state a sync or async stream carries; only the I/O loops differ."""
 
@@ -360,11 +386,14 @@ class AsyncStream(_StreamBase):
                 yield fold.retrying(outcome)
                 await asyncio.sleep(outcome.delay)
             fold.opened(resp)
-            async for raw in resp.aiter_bytes():
+            chunks = resp.aiter_bytes()
+            async for raw in chunks:
                 for event in fold.feed(raw):
                     yield event
                 if fold.saw_done:
                     break
+            if fold.saw_done:
+                await _rest_of_body(chunks)
             for event in fold.on_end():
                 yield event
         except GeneratorExit:

@@ -31,7 +31,7 @@ from ._formats import get_format
 from ._interpolate import interpolate
 from ._magic_args import CELL_HELP, CellOptions, parse_cell_line, split_line, wants_help
 from ._secrets import redact
-from ._tables import Table, chats_table, providers_table, usage_table
+from ._tables import Table, chats_table, providers_table
 
 # --------------------------------------------------------------------------- the magics
 
@@ -49,6 +49,7 @@ LINE_COMMANDS = (
     "help",
     "serve",
     "gpus",
+    "history",
 )
 
 LINE_HELP = """%nemotron COMMAND — look at and change the notebook's Nemotron setup.
@@ -60,7 +61,8 @@ LINE_HELP = """%nemotron COMMAND — look at and change the notebook's Nemotron 
   %nemotron chat [NAME]         a chat box for conversation NAME (shared with %%nemotron --chat NAME)
   %nemotron chats               the named conversations (%%nemotron --chat NAME)
   %nemotron reset [NAME]        forget conversation NAME (all of them without NAME)
-  %nemotron usage               tokens and cost so far, per provider and model
+  %nemotron usage [--since DATE] tokens and cost per provider, model and day, from the store (all kernels)
+  %nemotron history [N] [--search TEXT]  the last N calls (20), or those whose prompt or answer has TEXT
   %nemotron tools               the @tool functions in the notebook and MCP servers' tools, with schemas
   %nemotron mcp add NAME CMD|URL  start an MCP server for --tools mcp:NAME (also: mcp list, mcp remove NAME)
   %nemotron serve ENGINE …      serve Nemotron on this machine (vllm, sglang, trtllm, llamacpp, ollama, nim)
@@ -125,6 +127,13 @@ class NemotronMagics(Magics):
             return None
         opts = parse_cell_line(line)
         cfg = self.nemotron_config
+        if opts.over is not None:  # a batch: the cell is a template filled per row, not a prompt
+            from ._magic_batch import run_over
+
+            if not (cell or "").strip():
+                raise UsageError("%%nemotron --over: the cell is empty; write the template below the line")
+            template = _LEADING_BLANK_LINES.sub("", (cell or "").rstrip())
+            return run_over(template, opts, self.ip.user_ns, self._schema)  # type: ignore[no-any-return]
         prompt = self._prompt(cell or "", opts)
         fmt = opts.format or cfg.format
 
@@ -139,6 +148,8 @@ class NemotronMagics(Magics):
             conversation = _session.Session(None, system=opts.system)
             key = None
         params = opts.request_params()
+        if opts.cache is not None:
+            params["cache"] = opts.cache  # a single cell reads the cache only when asked (--cache)
         if opts.schema is not None:
             params["schema"] = self._schema(opts.schema)
             fmt = "schema"
@@ -272,8 +283,13 @@ class NemotronMagics(Magics):
             self._no_arguments(command, rest)
             return chats_table()
         if command == "usage":
-            self._no_arguments(command, rest)
-            return usage_table()
+            from ._magic_store import usage_command
+
+            return usage_command(rest)
+        if command == "history":
+            from ._magic_store import history_command
+
+            return history_command(rest)
         if command == "reset":
             return self._reset(rest)
         if command == "serve":

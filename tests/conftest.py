@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import copy
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from nemotron_magics import _config
 from tests.conformance.server import ENV_VAR, ConformanceServer
+
+# Tests never write the user's store (history, cache): one throwaway file for this run, set before any
+# kernel or subprocess starts, so they inherit it.
+STORE_DIR = Path(tempfile.mkdtemp(prefix="nemotron-test-store-"))
+os.environ["NEMOTRON_STORE"] = str(STORE_DIR / "store.sqlite3")
 
 # Provider keys and switches a developer may have exported: tests must not depend on them (or leak them).
 _ENV_TO_CLEAR = (

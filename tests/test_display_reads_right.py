@@ -7,6 +7,7 @@ tests pin the exact markup, so a regression names its cause.)
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -97,7 +98,11 @@ def test_no_emoji_that_render_as_boxes() -> None:
         assert not found, found
 
 
-def test_unknown_token_counts_read_unknown_not_zero(ip: InteractiveShell, server: ConformanceServer) -> None:
+def test_unknown_token_counts_read_unknown_not_zero(
+    ip: InteractiveShell, server: ConformanceServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # %nemotron usage reads the store, which spans sessions: this test's own, so only its request is in it.
+    monkeypatch.setenv("NEMOTRON_STORE", str(tmp_path / "store.sqlite3"))
     # Stopped before the usage chunk: the tokens of that request are not known.
     base = server.base_url("nvidia", truncate=2)
     run(ip, f"%%nemotron --base-url {base} --chat c\nhi")

@@ -20,6 +20,7 @@ from ._bundle import check_format
 from ._terminal import TerminalPrinter
 
 if TYPE_CHECKING:
+    from .._cache import Replay
     from .._client import Stream
     from .._loop import ToolLoop
     from .._response import Response
@@ -39,7 +40,11 @@ def _cancelled(exc: KeyboardInterrupt, response: Response) -> StreamCancelled:
 
 
 def show_stream(
-    stream: Stream | ToolLoop, *, format: str = "markdown", max_rate: float = 20.0, rich: bool | None = None
+    stream: Stream | ToolLoop | Replay,
+    *,
+    format: str = "markdown",
+    max_rate: float = 20.0,
+    rich: bool | None = None,
 ) -> Response:
     """Consume ``stream`` (or a tool loop, round after round) while rendering it; return the answer.
 
@@ -91,7 +96,7 @@ def _quiet_notes(response: Response) -> str | None:
     return "; ".join(text for _, text in notes(response, banners=False)) or None
 
 
-def _print_stream(stream: Stream | ToolLoop) -> Response:
+def _print_stream(stream: Stream | ToolLoop | Replay) -> Response:
     printer = TerminalPrinter()
     try:
         for event in stream:

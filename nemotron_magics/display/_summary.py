@@ -41,6 +41,8 @@ def footer_parts(r: Response) -> list[str]:
         parts.append(
             f"{'~' if u.cost_is_estimate else ''}${u.cost:.6f}{' (estimate)' if u.cost_is_estimate else ''}"
         )
+    if r.cached:
+        parts.append("cached")  # from the response cache: no request was made, nothing was paid
     if r.finish_reason not in (None, "stop", "tool_calls"):
         parts.append(
             {"cancelled": "stopped", "length": "cut off (max_tokens)"}.get(r.finish_reason, r.finish_reason)

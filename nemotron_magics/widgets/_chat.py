@@ -34,6 +34,7 @@ from ._input import make_input
 from ._shown import ShownAsWidget
 
 if TYPE_CHECKING:
+    from .._cache import Replay
     from .._loop import ToolLoop
     from .._stream import Stream
 
@@ -133,7 +134,7 @@ class ChatWidget(ShownAsWidget):
         self._busy = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._stream: Stream | ToolLoop | None = None
+        self._stream: Stream | ToolLoop | Replay | None = None
         self.refresh()
         after_each_cell(self)
 

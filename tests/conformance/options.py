@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, unquote
 
+from .batch import BATCH_SCENARIOS
 from .faults import ERROR_EVENTS, ERROR_KINDS, SHAPES
 from .tools import DIALECTS, SCENARIOS
 
@@ -47,6 +48,13 @@ OPTIONS: dict[str, type] = {
     "parallel": int,
     "cut": int,
     "rows": int,
+    # batches (batch.py): admission control and per-request pacing
+    "latency": float,
+    "slots": int,
+    "window": float,
+    "queue": int,
+    "hold": int,
+    "fail_on": str,
 }
 
 # alias -> (scenario it plays, default options); explicit options win over these defaults.
@@ -71,7 +79,7 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "slow": ("long", {"chars": 4000, "rchars": 400, "rate": 2000.0}),
     "trickle": ("nvidia", {"split": 1, "delay": 1.0}),
 }
-GENERATORS = ("big", "long", "giant", "table")
+GENERATORS = ("big", "long", "giant", "table", *BATCH_SCENARIOS)
 #: Multi-round tool scenarios (``tools.py``): the server checks the history before each round.
 TOOL_SCENARIOS = tuple(SCENARIOS)
 

@@ -65,6 +65,17 @@ Options (all scenarios)
                      (``delta.reasoning``, required back in the assistant message's ``reasoning``).
 ``parallel=0|1``     tool scenarios: the first request must say ``parallel_tool_calls: false|true``.
 ``cut=K``            ``raw_tool_call``: the raw ``<tool_call>`` text in two content deltas cut at K.
+``latency=S``        wait S seconds before answering a generation request (a model's time per request).
+``slots=K``          at most K generation requests to this scenario+options at once; one more is answered
+                     ``429`` with ``Retry-After: retry_after`` (default ``1``), or waits for a slot with
+                     ``queue=1``.  With ``window=S``, K requests may *start* per S seconds (a rate limit).
+``hold=N``           requests after the N-th to this scenario+options wait until :meth:`release` (or the
+                     server stops): a test can stop a batch at a known row.
+``fail_on=TEXT``     batch scenarios: a prompt containing TEXT is answered 400 (a failing row).
+
+Batch scenarios (``batch.py``): ``echo`` answers with the prompt itself; ``tickets`` answers a support
+ticket's classification as JSON (``{"category", "priority", "urgent"}``).  :meth:`prompts` lists the
+prompts a scenario was asked, and :meth:`peak_active` the most requests it served at once.
 
 Generators: ``big`` (``n`` content chunks, ``r`` reasoning chunks first; pre-rendered, sent in 1 MiB
 writes); ``long`` (``chars`` of Markdown answer, ``rchars`` of reasoning, ``chunk`` chars per delta,
@@ -113,7 +124,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from . import tools
+from . import batch, tools
 from .faults import JSON_TYPE, SHAPES, apply_faults, error_response, giant_line_events
 from .options import ALIASES, GENERATORS, TOOL_SCENARIOS, decode_options, encode_options
 from .streams import (
@@ -150,6 +161,8 @@ class RecordedRequest:
     raw_body: bytes
     attempt: int = 0
     outcome: str = "pending"
+    #: ``time.monotonic()`` when the request arrived (for tests of pacing and back-off).
+    received: float = field(default_factory=time.monotonic)
     #: Tool scenarios: the round this request asked for (1, 2 …; 0 when its history was refused).
     round: int = 0
     #: Tool scenarios: why the history was refused (the 400's message, ``conformance: …``), else None.
@@ -323,6 +336,12 @@ class ConformanceServer:
         self._hits: dict[tuple[str, str], int] = {}
         self._refuser: socket.socket | None = None
         self._seq = 0
+        # Admission control (slots, window, queue, hold): per scenario+options key.
+        self._admit = threading.Condition()
+        self._active: dict[tuple[str, str], int] = {}
+        self._peak: dict[tuple[str, str], int] = {}
+        self._starts: dict[tuple[str, str], list[float]] = {}
+        self._release = threading.Event()
 
     # lifecycle -------------------------------------------------------------
 
@@ -426,6 +445,23 @@ class ConformanceServer:
         with self._lock:
             self._requests.clear()
             self._hits.clear()
+        with self._admit:
+            self._peak.clear()
+            self._starts.clear()
+        self._release.clear()
+
+    def release(self) -> None:
+        """Let every request held by ``hold=N`` go on (and every later one)."""
+        self._release.set()
+
+    def prompts(self, scenario: str) -> list[str]:
+        """The last user message of every generation request to ``scenario``, in arrival order."""
+        return [batch.prompt_of(r.body) for r in self.requests_for(scenario)]
+
+    def peak_active(self, scenario: str, **opts: Any) -> int:
+        """The most generation requests this scenario+options served at once."""
+        with self._admit:
+            return self._peak.get((scenario, encode_options(opts)), 0)
 
     @staticmethod
     def scenarios() -> list[str]:
@@ -542,6 +578,61 @@ class ConformanceServer:
     def _generate(
         self, h: _Handler, rec: RecordedRequest, base: str, opts: dict[str, Any], seq: int, api_path: str
     ) -> None:
+        """Admission (hold, slots, window, queue) and latency, then the answer itself."""
+        key = (rec.scenario, encode_options(rec.options))
+        if "hold" in opts and rec.attempt > opts["hold"]:
+            while not self._release.wait(0.05):
+                if self._stop.is_set():
+                    raise _Stopping
+        if not self._enter(key, opts):
+            body = rec.body if isinstance(rec.body, dict) else {}
+            ctx = {"key": rec.bearer or "(none)", "model": body.get("model") or DEFAULT_MODEL}
+            status, ctype, data = error_response(429, "rate_limited", ctx)
+            extra = {"x-request-id": f"req-{seq:06d}", "retry-after": str(opts.get("retry_after", "1"))}
+            writer = _Writer(h.connection, self._stop, "length", 0, 0.0)
+            writer.head(status, ctype, extra, len(data))
+            writer.body(data)
+            rec.outcome = "error_status"
+            return
+        try:
+            if opts.get("latency") and self._stop.wait(float(opts["latency"])):
+                raise _Stopping
+            self._answer(h, rec, base, opts, seq, api_path)
+        finally:
+            self._leave(key, opts)
+
+    def _enter(self, key: tuple[str, str], opts: dict[str, Any]) -> bool:
+        """Take a slot: True, or False when none is free (and ``queue`` is not set: a 429)."""
+        slots, window = opts.get("slots"), opts.get("window")
+        with self._admit:
+            while True:
+                now = time.monotonic()
+                if window:
+                    starts = [t for t in self._starts.get(key, []) if now - t < float(window)]
+                    self._starts[key] = starts
+                    busy = len(starts)
+                else:
+                    busy = self._active.get(key, 0)
+                if not slots or busy < int(slots):
+                    if window:
+                        self._starts[key].append(now)
+                    active = self._active[key] = self._active.get(key, 0) + 1
+                    self._peak[key] = max(self._peak.get(key, 0), active)
+                    return True
+                if not opts.get("queue"):
+                    return False
+                self._admit.wait(0.01)
+                if self._stop.is_set():
+                    raise _Stopping
+
+    def _leave(self, key: tuple[str, str], opts: dict[str, Any]) -> None:
+        with self._admit:
+            self._active[key] = self._active.get(key, 1) - 1
+            self._admit.notify_all()
+
+    def _answer(
+        self, h: _Handler, rec: RecordedRequest, base: str, opts: dict[str, Any], seq: int, api_path: str
+    ) -> None:
         """Answer one generation request: connection faults first, then HTTP errors, then the body."""
         split, delay = int(opts.get("split", 0)), float(opts.get("delay", 0.0))
         extra = {"x-request-id": f"req-{seq:06d}"}
@@ -556,6 +647,8 @@ class ConformanceServer:
             return
 
         failing = "fail" in opts or "status" in opts or "error" in opts
+        if "fail_on" in opts and opts["fail_on"] in batch.prompt_of(rec.body):
+            failing, opts = True, {**opts, "error": opts.get("error", "bad_request")}
         if failing and rec.attempt <= opts.get("fail", 1 << 30):
             body = rec.body if isinstance(rec.body, dict) else {}
             ctx = {
@@ -661,6 +754,9 @@ class ConformanceServer:
             return [shape[2]], [0], shape[1]
         if tool_events is not None:
             events, weights, ctype = tool_events, [0] * len(tool_events), SSE_TYPE
+        elif base in batch.BATCH_SCENARIOS:
+            events = batch.answer_events(base, rec.body)
+            weights, ctype = [0] * len(events), SSE_TYPE
         elif base == "big":
             body = big_body(int(opts.get("n", 200_000)), int(opts.get("r", 0)))
             events, weights, ctype = [body], [0], SSE_TYPE
