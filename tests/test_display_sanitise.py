@@ -202,6 +202,15 @@ def test_markdown_fallback_keeps_code_and_text_as_written() -> None:
     assert neutralise_markdown("[file](data/x.csv)") == "[file](data/x.csv)"
 
 
+def test_an_escaped_backtick_beside_a_backtick_is_no_error() -> None:
+    # "\\``": the escape takes one tick, the other opens a span (hypothesis found the crash).
+    for fmt in FORMATS:
+        bundle = mimebundle(hostile_response("A \\`` and `x` end."), format=fmt)
+        assert "end." in bundle["text/plain"]
+    rendered = _permissive_markdown_it(neutralise_markdown("A \\`` and `x` end."))
+    assert "A `<code>and</code>x` end." in rendered
+
+
 def test_mathjax_url_and_css_commands_are_defused() -> None:
     """JupyterLab typesets TeX in Markdown and HTML outputs (never inside code)."""
     bundle = mimebundle(

@@ -217,7 +217,9 @@ def _code_spans(text: str) -> list[tuple[str, bool]]:
         if start < prose_from or token.group()[0] == "\\":
             continue  # inside a span already taken, or an escape ("\\`" opens nothing)
         length = len(token.group())
-        starts = runs[length]
+        # After an escaped backtick the opener is shorter than the raw run it sits in ("\\``"
+        # opens with one tick): there may be no raw run of its length at all.
+        starts = runs.get(length, [])
         k = bisect.bisect_left(starts, token.end())
         if k == len(starts):
             continue  # no closing run of the same length: the backticks are literal
