@@ -25,9 +25,8 @@ import uuid
 from typing import Any
 
 from .._frontend import Frontends, frontends
-from .._schema import complete_rows
 from ._bundle import MIME, mimebundle, round_payload, thinking_summary, tool_call_payload
-from ._live import LiveDisplay, Sink, live_status, row_cells, row_columns, shown_content
+from ._live import LiveDisplay, Sink, live_status, row_cells, shown_content
 from ._summary import footer_parts
 
 
@@ -70,8 +69,11 @@ class LabLiveDisplay(LiveDisplay):
         content = shown_content(r.content, self._content_sent)
         if self.table:
             rows = self._new_rows(content)
-            if rows is not None:
-                message["rows"] = rows
+            if rows and self._columns is not None:
+                message["rows"] = {
+                    "columns": self._columns,
+                    "append": [row_cells(row, self._columns) for row in rows],
+                }
         elif len(content) > self._content_sent:
             message["content"] = content[self._content_sent :]
             self._content_sent = len(content)
@@ -82,20 +84,6 @@ class LabLiveDisplay(LiveDisplay):
             return 0
         self.comm.send(message)
         return 1
-
-    def _new_rows(self, content: str) -> dict[str, Any] | None:
-        """Rows of a streaming JSON answer that are complete now and were not sent yet."""
-        if len(content) <= self._consumed:
-            return None
-        self._consumed = len(content)
-        rows, _ = complete_rows(content)
-        new = rows[self._rows :]
-        if not new:
-            return None
-        if self._columns is None:
-            self._columns = row_columns(new[0])
-        self._rows = len(rows)
-        return {"columns": self._columns, "append": [row_cells(row, self._columns) for row in new]}
 
     def _changed_fields(self, now: float) -> dict[str, Any]:
         r = self.response

@@ -201,17 +201,31 @@ class LiveDisplay:
         return self.channel.sent - before
 
     # -- table rows ----------------------------------------------------------------------------
-    def _feed_rows(self, content: str) -> bool:
-        """New complete rows of a streaming JSON answer become ``<tr>`` pieces in the tail."""
+    def _new_rows(self, content: str) -> list[Any] | None:
+        """Rows of a streaming JSON answer complete now and not shown yet (None: no new text).
+
+        The first row names the columns (``self._columns``); ``self._rows`` counts those shown.
+        """
         if len(content) <= self._consumed:
-            return False
+            return None
         self._consumed = len(content)
         rows, _ = complete_rows(content)
         new = rows[self._rows :]
+        if new and self._columns is None:
+            self._columns = row_columns(new[0])
+        self._rows = len(rows)
+        return new
+
+    def _feed_rows(self, content: str) -> bool:
+        """New complete rows of a streaming JSON answer become ``<tr>`` pieces in the tail."""
+        first = self._columns is None
+        new = self._new_rows(content)
+        if new is None:
+            return False
         if not new:
             return not self._rows  # before the first row the tail shows the JSON itself
-        if self._columns is None:
-            self._columns = row_columns(new[0])
+        assert self._columns is not None  # named by the first row
+        if first:
             header = "".join(f"<th>{escape_text(c)}</th>" for c in self._columns)
             self._pending.append(f"<thead><tr>{header}</tr></thead>")
         for row in new:
@@ -219,7 +233,6 @@ class LiveDisplay:
             piece = f"<tr>{cells}</tr>"
             self._pending.append(piece)
             self._pending_chars += len(piece)
-        self._rows = len(rows)
         return True
 
     def _framed(self, html: str) -> str:
