@@ -43,10 +43,13 @@ export class ThinkingPanel {
       return;
     }
     const body = this._body;
-    const atEnd = body.scrollHeight - body.scrollTop - body.clientHeight < 8;
+    // Reading the scroll position costs a layout: only an open panel has one to keep.
+    const atEnd = this.node.open && body.scrollHeight - body.scrollTop - body.clientHeight < 8;
     this._text += text;
     body.append(document.createTextNode(text));
-    this.node.hidden = false;
+    if (this.node.hidden) {
+      this.node.hidden = false;
+    }
     if (atEnd) {
       body.scrollTop = body.scrollHeight;
     }
@@ -60,7 +63,9 @@ export class ThinkingPanel {
   }
 
   update(summary: string, thinking: boolean): void {
-    this._summary.textContent = summary;
+    if (this._summary.textContent !== summary) {
+      this._summary.textContent = summary;
+    }
     if (!this._chosen && this.node.open !== thinking) {
       this.node.open = thinking;
     }

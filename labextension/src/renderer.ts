@@ -18,11 +18,25 @@ import { SortableTable } from './table';
 import {
   Format,
   ILiveAppend,
+  INote,
   IResponseDoc,
   IRound,
   IToolCall,
   MIME_TYPE
 } from './types';
+
+/** Set only on change: an assignment of the same value still costs the page a style pass. */
+function setText(node: HTMLElement, text: string): void {
+  if (node.textContent !== text) {
+    node.textContent = text;
+  }
+}
+
+function setHidden(node: HTMLElement, hidden: boolean): void {
+  if (node.hidden !== hidden) {
+    node.hidden = hidden;
+  }
+}
 
 function fenced(text: string, language: string | null): string {
   // The longest run of backticks in the text, without spreading every run into one call.
@@ -162,8 +176,8 @@ export class ResponseRenderer extends Widget implements IRenderMime.IRenderer {
 
   private async _fromDoc(doc: IResponseDoc): Promise<void> {
     this.node.dataset.done = String(doc.done);
-    this._status.textContent = doc.done ? '' : 'waiting for the first token…';
-    this._status.hidden = doc.done;
+    setText(this._status, doc.done ? '' : 'waiting for the first token…');
+    setHidden(this._status, doc.done);
     await this._setRounds(doc.rounds ?? []);
     if (doc.reasoning !== this._thinking.text) {
       if (doc.reasoning.startsWith(this._thinking.text)) {
@@ -177,8 +191,8 @@ export class ResponseRenderer extends Widget implements IRenderMime.IRenderer {
     this._thinking.update(doc.thinking ?? 'Thinking', !answering);
     this._showAnswer(doc);
     this._setCalls(doc.tool_calls);
-    this._notes.replaceChildren(...doc.notes.map(noteNode));
-    this._footer.replaceWith((this._footer = footerNode(doc.footer)));
+    this._setNotes(doc.notes);
+    this._setFooter(doc.footer);
   }
 
   private _showAnswer(doc: IResponseDoc): void {
@@ -222,7 +236,7 @@ export class ResponseRenderer extends Widget implements IRenderMime.IRenderer {
     const doc = this._doc;
     const text = !!doc && !!(doc.content || doc.answer?.text);
     const table = this._table !== null && this._tableHost.contains(this._table.node);
-    this._answer.hidden = !text || table;
+    setHidden(this._answer, !text || table);
   }
 
   private _showStructured(doc: IResponseDoc): void {
@@ -323,8 +337,8 @@ export class ResponseRenderer extends Widget implements IRenderMime.IRenderer {
       }
       this._showOrHideAnswer();
       if (set.status !== undefined) {
-        this._status.textContent = set.status;
-        this._status.hidden = false;
+        setText(this._status, set.status);
+        setHidden(this._status, false);
       }
       if (set.tool_calls) {
         doc.tool_calls = set.tool_calls;
@@ -337,13 +351,30 @@ export class ResponseRenderer extends Widget implements IRenderMime.IRenderer {
       this._thinking.update(doc.thinking ?? 'Thinking', !answering);
       if (set.notes) {
         doc.notes = set.notes;
-        this._notes.replaceChildren(...set.notes.map(noteNode));
+        this._setNotes(set.notes);
       }
       if (set.footer) {
         doc.footer = set.footer;
-        this._footer.replaceWith((this._footer = footerNode(set.footer)));
+        this._setFooter(set.footer);
       }
     });
+  }
+
+  // Twenty messages a second repeat most of these: the DOM is touched only when they change.
+  private _setNotes(notes: INote[]): void {
+    const key = JSON.stringify(notes);
+    if (key !== this._notesKey) {
+      this._notesKey = key;
+      this._notes.replaceChildren(...notes.map(noteNode));
+    }
+  }
+
+  private _setFooter(parts: string[]): void {
+    const key = parts.join('\u0000');
+    if (key !== this._footerKey) {
+      this._footerKey = key;
+      this._footer.replaceWith((this._footer = footerNode(parts)));
+    }
   }
 
   private _copyText(): string {
@@ -372,6 +403,8 @@ export class ResponseRenderer extends Widget implements IRenderMime.IRenderer {
   private _format: Format = 'markdown';
   private _live: string | null = null;
   private _callsKey = '';
+  private _notesKey = '[]';
+  private _footerKey: string | null = null;
   private _roundCount = 0;
   private _work: Promise<void> = Promise.resolve();
 }
