@@ -21,12 +21,14 @@ extension: a saved notebook renders from it alone, anywhere.
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from typing import Any
 
 from .._frontend import Frontends, frontends
 from ._bundle import MIME, mimebundle, round_payload, thinking_summary, tool_call_payload
-from ._live import LiveDisplay, Sink, live_status, row_cells, shown_content
+from ._live import HEAD_REFRESH, LiveDisplay, Sink, live_status, row_cells, shown_content
 from ._summary import footer_parts
 
 
@@ -51,6 +53,7 @@ class LabLiveDisplay(LiveDisplay):
         self._reasoning_sent = 0
         self._content_sent = 0
         self._set: dict[str, Any] = {}  # the small fields as last sent: only changes travel
+        self._clock_at = -HEAD_REFRESH  # when counters in them were last sent
         self._calls_key: tuple[Any, ...] = ()
 
     def start(self) -> None:
@@ -96,7 +99,17 @@ class LabLiveDisplay(LiveDisplay):
             "footer": footer_parts(r),
             "notes": [{"kind": "info", "text": text} for text in r.notices],
         }
-        changed = {k: v for k, v in fields.items() if v is not None and self._set.get(k) != v}
+        # Counters (tokens, tok/s, seconds) move on every tick: those changes go at most once a
+        # second (HEAD_REFRESH), as the HTML display's head does; a change of words goes at once.
+        clock_due = now - self._clock_at >= HEAD_REFRESH
+
+        def due(key: str, value: Any) -> bool:
+            old = self._set.get(key)
+            return value is not None and old != value and (clock_due or _words(old) != _words(value))
+
+        changed = {k: v for k, v in fields.items() if due(k, v)}
+        if clock_due and changed:
+            self._clock_at = now
         self._set.update(changed)
         calls = r.tool_calls
         key = tuple((c.index, c.name, len(c.arguments_text), c.status, len(c.result or "")) for c in calls)
@@ -119,6 +132,14 @@ class LabLiveDisplay(LiveDisplay):
         head = self.head
         self._begin(response)
         self.head = head
+
+
+_NUMBERS = re.compile(r"\d[\d.,]*")
+
+
+def _words(value: Any) -> str:
+    """A field with its numbers blanked: what changes when more than a counter moved."""
+    return _NUMBERS.sub("#", json.dumps(value, ensure_ascii=False))
 
 
 __all__ = ["LabLiveDisplay"]
