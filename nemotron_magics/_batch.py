@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import NemotronError, StreamError
 from ._events import Retrying
+from ._schema import flat_row
 
 if TYPE_CHECKING:
     import pandas
@@ -168,7 +169,7 @@ class Columns:
         value = self.values[position]
         row: dict[str, Any] = {}
         if self.schema is not None:
-            row.update(_flat(value) if isinstance(value, dict) else {})
+            row.update(flat_row(value) if isinstance(value, dict) else {})
         else:
             row["answer"] = value
         row["error"] = self.meta["error"][position]
@@ -208,16 +209,6 @@ class Columns:
         body["latency_s"] = pd.array([meta["latency_s"][i] for i in keep], dtype="float64")
         body["cached"] = pd.array([bool(meta["cached"][i]) for i in keep], dtype="bool")
         return body
-
-
-def _flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _field_names(schema: Schema) -> list[str]:

@@ -337,6 +337,17 @@ def _column_kinds(schema: dict[str, Any], root: dict[str, Any], prefix: str = ""
     return kinds
 
 
+def flat_row(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested objects as dotted columns (as pandas' json_normalize names them)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update(flat_row(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def records_of(value: Any) -> tuple[list[Any], bool]:
     """``(records, single)``: a list of records, the rows of ``{"rows": [...]}``, or one object."""
     found = rows_of(value)

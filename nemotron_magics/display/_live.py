@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from .._events import Retrying, ToolProgress
 from .._formats import get_format
 from .._response import Response
-from .._schema import complete_rows
+from .._schema import complete_rows, flat_row
 from . import _html
 from ._bundle import mimebundle, thinking_summary
 from ._markdown import escape_text
@@ -379,24 +379,13 @@ def shown_content(content: str, consumed: int) -> str:
 
 def row_columns(first: Any) -> list[str]:
     """The live table's columns, from its first row (nested objects as dotted names)."""
-    return list(_flat(first) if isinstance(first, dict) else {"value": first})
+    return list(flat_row(first) if isinstance(first, dict) else {"value": first})
 
 
 def row_cells(row: Any, columns: list[str]) -> list[str]:
     """One row of a streaming table as the text of its cells, under ``columns``."""
-    flat = _flat(row) if isinstance(row, dict) else {"value": row}
+    flat = flat_row(row) if isinstance(row, dict) else {"value": row}
     return [_cell(flat.get(c)) for c in columns]
-
-
-def _flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested objects as dotted columns (as pandas' json_normalize names them)."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _cell(value: Any) -> str:
