@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the Lab and server fixtures live in tests/
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, start_lab
-from tests.browser.extension.conftest import open_in
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, open_in, start_lab
 from tests.conformance.server import ConformanceServer
 
 _OBSERVE = """

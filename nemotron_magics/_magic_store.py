@@ -60,7 +60,7 @@ def usage_store_table(frame: Any, since: str | None) -> Any:
     """The store's usage as a table every column of which reads in a notebook and a terminal."""
     import pandas as pd
 
-    from ._tables import Table
+    from ._tables import USAGE_HEADERS, Table
 
     def count(value: Any) -> str:
         return "unknown" if pd.isna(value) else f"{int(value):,}"
@@ -80,16 +80,7 @@ def usage_store_table(frame: Any, since: str | None) -> Any:
     ]
     title = "Nemotron usage from the store (every kernel)" + (f" since {since}" if since else "")
     note = "" if rows else "No calls recorded yet."
-    columns = [
-        "day",
-        "provider",
-        "model",
-        "requests",
-        "prompt tokens",
-        "completion tokens",
-        "of which reasoning",
-        "cost (USD)",
-    ]
+    columns = ["day", *USAGE_HEADERS]
     return Table(title, columns, rows, note=note + " nm.usage() returns it as a DataFrame.")
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from ._client import AsyncClient
     from ._schema import Schema
+    from .display._batch import BatchView
 
 #: Keywords that choose where the rows go (the client's), not what each request asks.
 CLIENT_KEYS = (
@@ -253,8 +254,28 @@ class _Runner(threading.Thread):
             loop.call_soon_threadsafe(task.cancel)
 
 
-def _note_for(why: str | None) -> str:
-    return why.replace("not run: ", "", 1) if why else ""
+def _view(p: Plan, progress: bool, live: bool | None) -> tuple[Columns, BatchView]:
+    """The batch's columns and its live view (progress bar, growing table), started."""
+    from .display._batch import BatchView
+
+    columns = p.columns()
+    view = BatchView(p.n, progress=progress, live=live)
+    view.start()
+    return columns, view
+
+
+def _stopped(p: Plan, columns: Columns, view: BatchView) -> pandas.DataFrame:
+    """The finished rows of a stopped batch, shown as the frame the user keeps."""
+    kept = columns.frame(p.frame.index, finished_only=True)
+    view.close(columns, kept, f"Stopped: {len(kept):,} of {p.n:,} rows finished and are kept")
+    return kept
+
+
+def _finished(p: Plan, columns: Columns, view: BatchView, why: str | None) -> pandas.DataFrame:
+    """The whole frame, shown with why rows were not run (``max_cost``), if any were not."""
+    result = columns.frame(p.frame.index)
+    view.close(columns, result, why.replace("not run: ", "", 1) if why else "")
+    return result
 
 
 def map(
@@ -298,12 +319,8 @@ def map(
         namespace=namespace,
         params=params,
     )
-    from .display._batch import BatchView
-
-    columns = p.columns()
-    view = BatchView(p.n, progress=progress, live=live)
+    columns, view = _view(p, progress, live)
     runner = _Runner(p, columns)
-    view.start()
     runner.start()
     try:
         while runner.is_alive():
@@ -312,15 +329,11 @@ def map(
     except KeyboardInterrupt:
         runner.cancel()
         runner.join()
-        kept = columns.frame(p.frame.index, finished_only=True)
-        view.close(columns, kept, f"Stopped: {len(kept):,} of {p.n:,} rows finished and are kept")
-        raise BatchCancelled(kept, p.n) from None
+        raise BatchCancelled(_stopped(p, columns, view), p.n) from None
     if runner.error is not None:
         view.close(columns, None)
         raise runner.error
-    result = columns.frame(p.frame.index)
-    view.close(columns, result, _note_for(runner.stopped_why))
-    return result
+    return _finished(p, columns, view, runner.stopped_why)
 
 
 async def amap(
@@ -351,25 +364,18 @@ async def amap(
         namespace=namespace,
         params=params,
     )
-    from .display._batch import BatchView
-
-    columns = p.columns()
-    view = BatchView(p.n, progress=progress, live=live)
-    view.start()
+    columns, view = _view(p, progress, live)
     try:
         why = await drive(p, columns, on_row=lambda _: view.update(columns))
     except (KeyboardInterrupt, asyncio.CancelledError) as exc:
-        kept = columns.frame(p.frame.index, finished_only=True)
-        view.close(columns, kept, f"Stopped: {len(kept):,} of {p.n:,} rows finished and are kept")
+        kept = _stopped(p, columns, view)
         if isinstance(exc, KeyboardInterrupt):
             raise BatchCancelled(kept, p.n) from None
         raise
     except BaseException:
         view.close(columns, None)
         raise
-    result = columns.frame(p.frame.index)
-    view.close(columns, result, _note_for(why))
-    return result
+    return _finished(p, columns, view, why)
 
 
 __all__ = ["BatchCancelled", "amap", "check_template", "map", "plan"]

@@ -124,6 +124,18 @@ def _usage_cells(provider: str, model: str, r: _session.UsageRow) -> list[Any]:
     return [provider, model, r.requests, *tokens, r.cost_text]
 
 
+#: The usage tables' columns (this kernel's ledger; the store's adds the day first).
+USAGE_HEADERS = (
+    "provider",
+    "model",
+    "requests",
+    "prompt tokens",
+    "completion tokens",
+    "of which reasoning",
+    "cost (USD)",
+)
+
+
 def usage_table(ledger: _session.Ledger | None = None) -> Table:
     ledger = ledger or _session.LEDGER
     rows = ledger.rows()
@@ -137,20 +149,7 @@ def usage_table(ledger: _session.Ledger | None = None) -> Table:
         notes.append("Some requests reported no token counts (stopped early, or the server does not say).")
     if not rows:
         notes.append("No requests yet.")
-    return Table(
-        "Nemotron usage in this kernel",
-        [
-            "provider",
-            "model",
-            "requests",
-            "prompt tokens",
-            "completion tokens",
-            "of which reasoning",
-            "cost (USD)",
-        ],
-        body,
-        note=" ".join(notes),
-    )
+    return Table("Nemotron usage in this kernel", list(USAGE_HEADERS), body, note=" ".join(notes))
 
 
 def _preview(text: str, width: int = 60) -> str:

@@ -27,6 +27,7 @@ import uuid
 from typing import Any
 
 from .._frontend import Frontends, frontends
+from .._response import Response
 from ._bundle import MIME, mimebundle, round_payload, thinking_summary, tool_call_payload
 from ._live import HEAD_REFRESH, LiveDisplay, Sink, live_status, row_cells, shown_content
 from ._summary import footer_parts
@@ -37,7 +38,7 @@ class LabLiveDisplay(LiveDisplay):
 
     def __init__(
         self,
-        response: Any,
+        response: Response,
         *,
         format: str = "markdown",
         max_rate: float = 20.0,
@@ -48,10 +49,9 @@ class LabLiveDisplay(LiveDisplay):
         self.live_id = uuid.uuid4().hex[:16]  # names this cell run's appends on the comm
         super().__init__(response, format=format, max_rate=max_rate, channel=channel)
 
-    def _begin(self, response: Any) -> None:
+    def _begin(self, response: Response) -> None:
         super()._begin(response)
         self._reasoning_sent = 0
-        self._content_sent = 0
         self._set: dict[str, Any] = {}  # the small fields as last sent: only changes travel
         self._clock_at = -HEAD_REFRESH  # when counters in them were last sent
         self._calls_key: tuple[Any, ...] = ()
@@ -69,7 +69,7 @@ class LabLiveDisplay(LiveDisplay):
         if len(r.reasoning) > self._reasoning_sent:
             message["reasoning"] = r.reasoning[self._reasoning_sent :]
             self._reasoning_sent = len(r.reasoning)
-        content = shown_content(r.content, self._content_sent)
+        content = shown_content(r.content, self._consumed)
         if self.table:
             rows = self._new_rows(content)
             if rows and self._columns is not None:
@@ -77,9 +77,9 @@ class LabLiveDisplay(LiveDisplay):
                     "columns": self._columns,
                     "append": [row_cells(row, self._columns) for row in rows],
                 }
-        elif len(content) > self._content_sent:
-            message["content"] = content[self._content_sent :]
-            self._content_sent = len(content)
+        elif len(content) > self._consumed:
+            message["content"] = content[self._consumed :]
+            self._consumed = len(content)
         changed = self._changed_fields(now)
         if changed:
             message["set"] = changed
@@ -125,7 +125,7 @@ class LabLiveDisplay(LiveDisplay):
             self.tick(0.0)
         super().close(blank=blank, banners=banners)
 
-    def _next_round(self, response: Any) -> None:
+    def _next_round(self, response: Response) -> None:
         """The finished round goes over whole; the next one streams into the same output."""
         self.tick(0.0)  # the round's last appends first, so nothing of it is lost
         self.comm.send({"id": self.live_id, "round": round_payload(self.response)})

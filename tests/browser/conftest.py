@@ -457,27 +457,35 @@ def write_notebook(path: Path, cells: Sequence[Cell]) -> None:
     nbformat.write(nb, str(path))
 
 
+def open_in(
+    page: Any, server: Lab, name: str, cells: Sequence[Cell], *, notebook7: bool = False, cls: type = Notebook
+) -> Any:
+    """Write the notebook into ``server``'s root, open it (in Notebook 7 with ``notebook7``), wait
+    for an idle kernel; ``cls`` is the :class:`Notebook` (sub)class that drives it."""
+    name = _slug(name) + ".ipynb"
+    write_notebook(server.root / name, cells)
+    if notebook7:
+        page.goto(f"{server.url}/notebooks/{name}?token={server.token}")
+    else:
+        workspace = _slug(name.removesuffix(".ipynb"))  # its own workspace: no tabs left from other tests
+        page.goto(f"{server.url}/lab/workspaces/{workspace}/tree/{name}?reset&token={server.token}")
+    try:
+        ready = page.wait_for_function(_PANEL_READY, arg=name, timeout=60_000)
+    except Exception as exc:
+        raise AssertionError(
+            f"{name} did not open with an idle kernel: {exc}\nserver log:\n{server.log_tail()}"
+        ) from None
+    panel_id = ready.json_value()  # the value that ended the wait: the kernel may be busy again now
+    if not notebook7:
+        # The file browser off: the notebook gets the width (wide tables show whole in screenshots).
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+    return cls(page, name, f"#{panel_id}")
+
+
 @pytest.fixture
 def open_notebook(page: Any, lab: Lab, request: pytest.FixtureRequest) -> Callable[..., Notebook]:
     """``open_notebook(cells)``: write the notebook into the Lab's root, open it, wait for an idle kernel."""
-
-    def open_(cells: Sequence[Cell], name: str | None = None) -> Notebook:
-        name = _slug(name or request.node.name) + ".ipynb"
-        write_notebook(lab.root / name, cells)
-        workspace = _slug(name.removesuffix(".ipynb"))  # its own workspace: no tabs left from other tests
-        page.goto(f"{lab.url}/lab/workspaces/{workspace}/tree/{name}?reset&token={lab.token}")
-        try:
-            ready = page.wait_for_function(_PANEL_READY, arg=name, timeout=60_000)
-        except Exception as exc:
-            raise AssertionError(
-                f"{name} did not open with an idle kernel: {exc}\nserver log:\n{lab.log_tail()}"
-            ) from None
-        panel_id = ready.json_value()  # the value that ended the wait: the kernel may be busy again now
-        # The file browser off: the notebook gets the width (wide tables show whole in screenshots).
-        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
-        return Notebook(page, name, f"#{panel_id}")
-
-    return open_
+    return lambda cells, name=None: open_in(page, lab, name or request.node.name, cells)
 
 
 @pytest.fixture

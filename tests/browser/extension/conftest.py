@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import _PANEL_READY, Lab, Notebook, _slug, start_lab, write_notebook
+from tests.browser.conftest import Lab, Notebook, open_in, start_lab
 from tests.conformance.server import ConformanceServer
 
 MIME = "application/vnd.nemotron.response+json"
@@ -62,24 +62,7 @@ class ExtNotebook(Notebook):
         return self.output(index).locator(RENDERED)
 
 
-def open_in(page: Any, server: Lab, name: str, cells: Any, *, notebook7: bool = False) -> ExtNotebook:
-    name = _slug(name) + ".ipynb"
-    write_notebook(server.root / name, cells)
-    if notebook7:
-        page.goto(f"{server.url}/notebooks/{name}?token={server.token}")
-    else:
-        workspace = _slug(name.removesuffix(".ipynb"))
-        page.goto(f"{server.url}/lab/workspaces/{workspace}/tree/{name}?reset&token={server.token}")
-    try:
-        ready = page.wait_for_function(_PANEL_READY, arg=name, timeout=60_000)
-    except Exception as exc:
-        raise AssertionError(f"{name} did not open with an idle kernel: {exc}\n{server.log_tail()}") from None
-    if not notebook7:
-        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
-    return ExtNotebook(page, name, f"#{ready.json_value()}")
-
-
 @pytest.fixture
 def open_ext(page: Any, lab: Lab, request: pytest.FixtureRequest) -> Callable[..., ExtNotebook]:
     """``open_ext(cells)``: the notebook open in the Lab (extension enabled) with an idle kernel."""
-    return lambda cells, name=None: open_in(page, lab, name or request.node.name, cells)
+    return lambda cells, name=None: open_in(page, lab, name or request.node.name, cells, cls=ExtNotebook)

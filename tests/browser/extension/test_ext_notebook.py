@@ -10,10 +10,10 @@ import pytest
 
 import nemotron_magics as nm
 from nemotron_magics.display import mimebundle
-from tests.browser.conftest import VIEWPORT, Lab, artifacts_dir
+from tests.browser.conftest import VIEWPORT, Lab, artifacts_dir, open_in
 from tests.browser.test_lab_tools import TOOL
 
-from .conftest import MIME, RENDERED, open_in
+from .conftest import MIME, RENDERED, ExtNotebook
 
 pytestmark = pytest.mark.browser
 
@@ -128,6 +128,7 @@ def test_notebook7_renders_live(browser: Any, notebook7: Lab, conformance_url: C
             "nb7",
             [LOAD, f"%%nemotron -p local --base-url {url}\nWrite at length."],
             notebook7=True,
+            cls=ExtNotebook,
         )
         nb.start_after_load()
         r = nb.rendered(1)
